@@ -1,0 +1,52 @@
+"""rasteret: index COG headers from STAC once, then read satellite pixels fast.
+
+``build_from_stac`` searches a STAC API or static catalog, parses every matching
+Cloud-Optimized GeoTIFF header once and keeps scene metadata plus each asset's tile
+layout in a local GeoParquet index; the returned :class:`Collection` filters that
+index without touching the network.
+"""
+
+from rasteret._version import __version__
+from rasteret.build.pipeline import build_from_stac, build_from_stac_async
+from rasteret.collection import Collection, load
+from rasteret.errors import (
+    BandMappingError,
+    BuildError,
+    CollectionNotFoundError,
+    FetchError,
+    IndexFormatError,
+    InvalidInputError,
+    NoItemsError,
+    PartialBuildWarning,
+    RasteretError,
+    RasteretWarning,
+    StacSearchError,
+    TiffFormatError,
+    UnsupportedTiffError,
+)
+from rasteret.io import CloudConfig, ObjectMeta, StorageBackend, create_backend
+
+__all__ = [
+    "BandMappingError",
+    "BuildError",
+    "CloudConfig",
+    "Collection",
+    "CollectionNotFoundError",
+    "FetchError",
+    "IndexFormatError",
+    "InvalidInputError",
+    "NoItemsError",
+    "ObjectMeta",
+    "PartialBuildWarning",
+    "RasteretError",
+    "RasteretWarning",
+    "StacSearchError",
+    "StorageBackend",
+    "TiffFormatError",
+    "UnsupportedTiffError",
+    "__version__",
+    "build_from_stac",
+    "build_from_stac_async",
+    "create_backend",
+    "load",
+]

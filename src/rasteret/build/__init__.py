@@ -1,0 +1,1 @@
+"""The build stage: search, band mapping, header fetching and index writing, orchestrated."""

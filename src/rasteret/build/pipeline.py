@@ -1,0 +1,451 @@
+"""``build_from_stac``: search once, read every header once, keep it all in GeoParquet.
+
+The order of work is chosen so that nothing is fetched in vain and nothing half-done is
+kept: every input is validated before any network call, band mappings are checked
+against the searched items before any header is read, and the index file only appears
+(atomically) once it is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rasteret._version import __version__
+from rasteret.build.headers import HeaderFailure, fetch_headers
+from rasteret.build.progress import ProgressBar
+from rasteret.collection import Collection
+from rasteret.errors import (
+    BuildError,
+    IndexFormatError,
+    InvalidInputError,
+    NoItemsError,
+    PartialBuildWarning,
+    RasteretWarning,
+)
+from rasteret.index import (
+    BandRecord,
+    ItemRecord,
+    Manifest,
+    Workspace,
+    fingerprint,
+    read_manifest,
+    records_to_table,
+    write_index,
+)
+from rasteret.io import CloudConfig, StorageBackend, create_backend
+from rasteret.io.sync import run_sync
+from rasteret.stac import (
+    BandSpec,
+    default_registry,
+    normalize_bbox,
+    normalize_date_range,
+    resolve_bands,
+    search_items,
+    search_static_catalog,
+    select_data_source,
+    validate_query,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _check_str(parameter: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(parameter, value, "must be a non-empty string")
+    return value.strip()
+
+
+def _check_mapping(parameter: str, value: object, value_type: type) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not value:
+        raise InvalidInputError(parameter, value, "must be a non-empty dict")
+    for key, val in value.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(parameter, value, f"key {key!r} is not a non-empty string")
+        if not isinstance(val, value_type) or isinstance(val, bool):
+            raise InvalidInputError(
+                parameter, value, f"value of {key!r} must be {value_type.__name__}"
+            )
+    return dict(value)
+
+
+def _cloud_config(value: object) -> CloudConfig:
+    if isinstance(value, CloudConfig):
+        return value
+    if isinstance(value, Mapping):
+        return CloudConfig.from_dict(dict(value))
+    raise InvalidInputError(
+        "cloud_config", type(value).__name__, "must be a rasteret.CloudConfig, a dict, or None"
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+async def build_from_stac_async(
+    *,
+    name: str,
+    stac_api: str,
+    collection: str,
+    data_source: str | None = None,
+    band_map: dict[str, str] | None = None,
+    band_index_map: dict[str, int] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    date_range: tuple[str, str] | None = None,
+    workspace_dir: str | Path | None = None,
+    force: bool = False,
+    max_concurrent: int = 50,
+    cloud_config: Any = None,
+    query: dict[str, Any] | None = None,
+    backend: StorageBackend | None = None,
+    static_catalog: bool = False,
+) -> Collection:
+    """Async twin of :func:`build_from_stac`; see there."""
+    workspace = Workspace(workspace_dir)
+    workspace.validate_name(name)
+    stac_api = _check_str("stac_api", stac_api)
+    collection = _check_str("collection", collection)
+    if data_source is not None:
+        data_source = _check_str("data_source", data_source)
+    norm_bbox = normalize_bbox(bbox)
+    norm_dates = normalize_date_range(date_range)
+    query = validate_query(query)
+    band_map = _check_mapping("band_map", band_map, str)
+    band_index_map = _check_mapping("band_index_map", band_index_map, int)
+    if not isinstance(max_concurrent, int) or isinstance(max_concurrent, bool) or max_concurrent < 1:
+        raise InvalidInputError("max_concurrent", max_concurrent, "must be an integer >= 1")
+    if not isinstance(force, bool):
+        raise InvalidInputError("force", force, "must be True or False")
+    if not isinstance(static_catalog, bool):
+        raise InvalidInputError("static_catalog", static_catalog, "must be True or False")
+    registry = default_registry()
+    user_config = _cloud_config(cloud_config) if cloud_config is not None else None
+    if backend is not None and not hasattr(backend, "get_range_async"):
+        raise InvalidInputError(
+            "backend", type(backend).__name__, "must implement get_range_async (StorageBackend)"
+        )
+
+    params: dict[str, Any] = {
+        "stac_api": stac_api,
+        "collection": collection,
+        "data_source": data_source,
+        "band_map": band_map,
+        "band_index_map": band_index_map,
+        "bbox": list(norm_bbox) if norm_bbox else None,
+        "date_range": [_iso(d) for d in norm_dates] if norm_dates else None,
+        "query": query,
+        "static_catalog": static_catalog,
+    }
+    key = fingerprint(params)
+    index_path = workspace.index_path(name)
+
+    cached = None if force else _reusable(index_path, key, name, params)
+    if cached is not None:
+        return cached
+
+    with workspace.lock(name):
+        if not force:  # another process may have finished the same build meanwhile
+            cached = _reusable(index_path, key, name, params, quiet=True)
+            if cached is not None:
+                return cached
+        return await _build(
+            workspace=workspace,
+            name=name,
+            params=params,
+            key=key,
+            stac_api=stac_api,
+            collection=collection,
+            data_source=data_source,
+            band_map=band_map,
+            band_index_map=band_index_map,
+            bbox=norm_bbox,
+            dates=norm_dates,
+            query=query,
+            static_catalog=static_catalog,
+            user_config=user_config,
+            backend=backend,
+            max_concurrent=max_concurrent,
+            registry=registry,
+        )
+
+
+def _reusable(
+    path: Path, key: str, name: str, params: Mapping[str, Any], *, quiet: bool = False
+) -> Collection | None:
+    """Return the cached collection when it was built with exactly these parameters."""
+    if not path.exists():
+        return None
+    try:
+        manifest = read_manifest(path)
+    except IndexFormatError as err:
+        if not quiet:
+            warnings.warn(
+                f"collection {name!r}: cached index unreadable ({err}); rebuilding",
+                RasteretWarning,
+                stacklevel=4,
+            )
+        return None
+    if manifest.fingerprint == key:
+        logger.info("collection %r: reusing cached index %s", name, path)
+        return Collection.load(path)
+    if not quiet:
+        old = manifest.params
+        changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+        warnings.warn(
+            f"collection {name!r} was built with other search parameters; rebuilding it "
+            f"(use another name to keep both){': ' + ', '.join(changed) if changed else ''}",
+            RasteretWarning,
+            stacklevel=4,
+        )
+    return None
+
+
+async def _build(
+    *,
+    workspace: Workspace,
+    name: str,
+    params: dict[str, Any],
+    key: str,
+    stac_api: str,
+    collection: str,
+    data_source: str | None,
+    band_map: dict[str, str] | None,
+    band_index_map: dict[str, int] | None,
+    bbox: tuple[float, float, float, float] | None,
+    dates: tuple[datetime | None, datetime | None] | None,
+    query: dict[str, Any] | None,
+    static_catalog: bool,
+    user_config: CloudConfig | None,
+    backend: StorageBackend | None,
+    max_concurrent: int,
+    registry: Any,
+) -> Collection:
+    started = time.perf_counter()
+    with ProgressBar(f"{name}: searching STAC", unit="item") as bar:
+        if static_catalog:
+            items = await asyncio.to_thread(
+                search_static_catalog,
+                catalog=stac_api,
+                collection=collection,
+                bbox=bbox,
+                date_range=dates,
+                query=query,
+                progress=bar,
+            )
+        else:
+            items = await asyncio.to_thread(
+                search_items,
+                stac_api=stac_api,
+                collection=collection,
+                bbox=bbox,
+                date_range=dates,
+                query=query,
+                progress=bar,
+            )
+    if not items:
+        raise NoItemsError(
+            f"collection {name!r}: the search of {collection!r} at {stac_api} matched no items "
+            f"(bbox={bbox}, date_range={params['date_range']}, query={query})"
+        )
+    logger.info("collection %r: %d items found", name, len(items))
+
+    if user_config is not None:
+        config = user_config
+    else:  # the provider's settings, chosen by the same rule as its band map
+        source = select_data_source(
+            items=items, collection=collection, data_source=data_source, registry=registry
+        )
+        config = CloudConfig.from_dict(source.cloud_dict() if source else {})
+
+    bands = resolve_bands(
+        items=items,
+        collection=collection,
+        data_source=data_source,
+        band_map=band_map,
+        band_index_map=band_index_map,
+        registry=registry,
+    )
+
+    # (item index, band code) -> url; None where the item lacks the asset
+    wanted: dict[tuple[int, str], tuple[str, str] | None] = {}
+    for i, item in enumerate(items):
+        assets = item.get("assets") or {}
+        for band in bands:
+            asset = assets.get(band.asset_key)
+            href = asset.get("href") if isinstance(asset, Mapping) else None
+            wanted[(i, band.code)] = (href, config.rewrite(href)) if href else None
+    urls = [v[1] for v in wanted.values() if v is not None]
+
+    store = backend if backend is not None else create_backend(cloud_config=config)
+    with ProgressBar(f"{name}: reading COG headers", unit="file", total=len(set(urls))) as bar:
+        headers = await fetch_headers(
+            store, urls, max_concurrent=max_concurrent, on_done=lambda: bar.update(1)
+        )
+
+    records, failures = _records(items, bands, wanted, headers)
+    indexed = sum(1 for h in headers.values() if not isinstance(h, HeaderFailure))
+    if indexed == 0:
+        sample = "; ".join(f"{f['url']}: {f['reason']}" for f in failures[:3])
+        raise BuildError(
+            f"collection {name!r}: none of the {len(headers)} asset headers could be read, "
+            f"nothing was written. First failures: {sample}"
+        )
+    summary = {
+        "items": len(items),
+        "assets": len(wanted),
+        "files": len(headers),
+        "indexed": indexed,
+        "failed": len(headers) - indexed,
+        "missing_assets": sum(1 for v in wanted.values() if v is None),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    manifest = Manifest.create(
+        name=name,
+        rasteret_version=__version__,
+        params=params,
+        fingerprint=key,
+        band_codes=[b.code for b in bands],
+        bands={b.code: {"asset_key": b.asset_key, "sample_index": b.sample_index} for b in bands},
+        cloud_config=config.to_public_dict(),
+        summary=summary,
+        failures=failures,
+    )
+    table = records_to_table(records, [b.code for b in bands])
+    path = workspace.index_path(name)
+    write_index(path, table, manifest)
+    if failures:
+        warnings.warn(
+            f"collection {name!r}: {len(failures)} of {len(wanted)} assets could not be "
+            f"indexed (see collection.failures); first: {failures[0]['url']}: "
+            f"{failures[0]['reason']}",
+            PartialBuildWarning,
+            stacklevel=4,
+        )
+    logger.info("collection %r: indexed %s", name, summary)
+    return Collection.load(path)
+
+
+def _records(
+    items: list[dict[str, Any]],
+    bands: tuple[BandSpec, ...],
+    wanted: Mapping[tuple[int, str], tuple[str, str] | None],
+    headers: Mapping[str, Any],
+) -> tuple[list[ItemRecord], list[dict[str, Any]]]:
+    records: list[ItemRecord] = []
+    failures: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        per_band: dict[str, BandRecord | None] = {}
+        for band in bands:
+            target = wanted[(i, band.code)]
+            if target is None:
+                per_band[band.code] = None
+                continue
+            href, url = target
+            result = headers[url]
+            if isinstance(result, HeaderFailure):
+                failures.append(
+                    {"item_id": item.get("id"), "band": band.code, "url": url,
+                     "reason": result.reason}
+                )
+                per_band[band.code] = BandRecord(
+                    href=href, asset_key=band.asset_key, sample_index=band.sample_index,
+                    header=None, error=result.reason,
+                )
+            else:
+                per_band[band.code] = BandRecord(
+                    href=href, asset_key=band.asset_key, sample_index=band.sample_index,
+                    header=result, error=None,
+                )
+        records.append(ItemRecord(item=item, bands=per_band))
+    return records, failures
+
+
+def build_from_stac(
+    *,
+    name: str,
+    stac_api: str,
+    collection: str,
+    data_source: str | None = None,
+    band_map: dict[str, str] | None = None,
+    band_index_map: dict[str, int] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    date_range: tuple[str, str] | None = None,
+    workspace_dir: str | Path | None = None,
+    force: bool = False,
+    max_concurrent: int = 50,
+    cloud_config: Any = None,
+    query: dict[str, Any] | None = None,
+    backend: StorageBackend | None = None,
+    static_catalog: bool = False,
+) -> Collection:
+    """Build or load a local GeoParquet-backed collection from a STAC API.
+
+    Searches STAC, parses each matching COG header once (one ranged request for a
+    typical COG), and stores scene metadata plus every asset's full tile layout in
+    ``<workspace_dir>/<name>/index.parquet``. Called again with the same search
+    parameters, it returns the cached index without any network access. Changing a
+    search-defining parameter (``stac_api``, ``collection``, ``bbox``, ``date_range``,
+    ``query``, ``band_map``, ``band_index_map``, ``data_source``, ``static_catalog``)
+    rebuilds the index (with a :class:`~rasteret.errors.RasteretWarning`) instead of
+    returning one built for other parameters.
+
+    Args:
+        name: Logical name of the collection; letters, digits, ``.``, ``_`` and ``-``.
+        stac_api: STAC API endpoint URL, or the catalog location when ``static_catalog``.
+        collection: STAC collection id, e.g. ``"sentinel-2-l2a"``.
+        data_source: Rasteret data-source key (e.g. ``"earthsearch/sentinel-2-l2a"``)
+            for built-in band maps and cloud settings; defaults to ``collection``.
+        band_map: Band code -> STAC asset key. Defaults to the data source's map, or
+            every COG asset under its own key for unknown sources.
+        band_index_map: Band code -> 0-based sample index inside a multi-band asset;
+            needed when several bands share one asset.
+        bbox: ``(minx, miny, maxx, maxy)`` in WGS84 degrees.
+        date_range: ``(start, end)`` ISO dates; the end day is included.
+        workspace_dir: Cache directory, default ``~/rasteret_workspace``.
+        force: Rebuild even when a matching index exists (replaced atomically).
+        max_concurrent: Most header fetches in flight at once.
+        cloud_config: :class:`~rasteret.CloudConfig` (or a dict of its fields) for URL
+            rewriting, requester pays and region.
+        query: STAC ``query`` extension filter, e.g. ``{"eo:cloud_cover": {"lt": 10}}``.
+        backend: A :class:`~rasteret.StorageBackend` for the header reads, e.g. from
+            :func:`~rasteret.create_backend` with credentials.
+        static_catalog: ``stac_api`` points at a static catalog (no ``/search``).
+
+    Returns:
+        The :class:`~rasteret.Collection` over the index.
+
+    Raises:
+        InvalidInputError: A parameter is malformed (the message names it).
+        StacSearchError: The API or catalog could not be searched.
+        NoItemsError: The search matched nothing.
+        BandMappingError: Bands do not map onto the items' assets.
+        BuildError: No asset header at all could be read.
+    """
+    return run_sync(
+        build_from_stac_async(
+            name=name,
+            stac_api=stac_api,
+            collection=collection,
+            data_source=data_source,
+            band_map=band_map,
+            band_index_map=band_index_map,
+            bbox=bbox,
+            date_range=date_range,
+            workspace_dir=workspace_dir,
+            force=force,
+            max_concurrent=max_concurrent,
+            cloud_config=cloud_config,
+            query=query,
+            backend=backend,
+            static_catalog=static_catalog,
+        )
+    )

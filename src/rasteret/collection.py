@@ -1,0 +1,488 @@
+"""The :class:`Collection`: an immutable, filterable view of one index.
+
+A collection is an Arrow table (one row per STAC item, the schema of
+:mod:`rasteret.index.schema`) plus its manifest. Filters build a new table and wrap it
+in a new collection; nothing is ever modified in place, so a collection handed to a
+reader or another thread cannot change underneath it. It speaks the Arrow PyCapsule
+stream protocol, so ``pyarrow.table(c)``, DuckDB and Polars consume it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+import shapely.geometry
+
+from rasteret.errors import (
+    BandMappingError,
+    CollectionNotFoundError,
+    IndexFormatError,
+    InvalidInputError,
+)
+from rasteret.index import schema
+from rasteret.index.manifest import Failure, Manifest
+from rasteret.index.storage import read_index, write_index
+from rasteret.index.workspace import INDEX_FILE, Workspace, validate_name
+from rasteret.tiff.types import TiffHeader
+
+__all__ = ["Collection", "Scene", "load"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scene:
+    """One item of a collection, light enough to iterate over thousands."""
+
+    id: str
+    """STAC item id."""
+    datetime: datetime | None
+    """Acquisition time (UTC); ``start_datetime`` for items that only have a range."""
+    cloud_cover: float | None
+    """``eo:cloud_cover`` in percent, when the item has it."""
+    geometry: shapely.Geometry | None
+    """Footprint in CRS84."""
+    bands: Mapping[str, str] = field(default_factory=dict)
+    """Band code -> asset href, for the bands this item has."""
+    collection: str | None = None
+    """STAC collection id."""
+
+
+# --- input normalisation (private; kept local so collection never imports stac) ---------------
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _date_bound(value: Any, *, end: bool) -> datetime | None:
+    """One end of a date range: None for open; whole days are inclusive at either end."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "..")):
+        return None
+    day: date | None = None
+    if isinstance(value, datetime):
+        return _as_utc(value)
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if _DATE_ONLY.match(text):
+                day = date.fromisoformat(text)
+            else:
+                return _as_utc(datetime.fromisoformat(text))
+        except ValueError as err:
+            raise InvalidInputError("date_range", value, "not an ISO 8601 date") from err
+    else:
+        raise InvalidInputError("date_range", value, "expected an ISO date string or datetime")
+    if end:
+        return datetime.combine(day, time.max, tzinfo=UTC)
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _date_range(value: Any) -> tuple[datetime | None, datetime | None]:
+    if isinstance(value, str) and "/" in value:
+        value = value.split("/")
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+        raise InvalidInputError("date_range", value, "expected (start, end)")
+    start, stop = _date_bound(value[0], end=False), _date_bound(value[1], end=True)
+    if start is not None and stop is not None and start > stop:
+        raise InvalidInputError("date_range", value, "start is after end")
+    return start, stop
+
+
+def _bbox_boxes(value: Any) -> list[shapely.Geometry]:
+    """CRS84 boxes for a bbox; one crossing the antimeridian (xmin > xmax) becomes two."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 4:
+        raise InvalidInputError("bbox", value, "expected (minx, miny, maxx, maxy)")
+    try:
+        xmin, ymin, xmax, ymax = (float(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError("bbox", value, "coordinates must be numbers") from err
+    if not all(np.isfinite([xmin, ymin, xmax, ymax])):
+        raise InvalidInputError("bbox", value, "coordinates must be finite")
+    if ymin > ymax:
+        raise InvalidInputError("bbox", value, "miny is greater than maxy")
+    if xmin > xmax:
+        return [shapely.box(xmin, ymin, 180.0, ymax), shapely.box(-180.0, ymin, xmax, ymax)]
+    return [shapely.box(xmin, ymin, xmax, ymax)]
+
+
+def _to_geometries(value: Any) -> list[shapely.Geometry]:  # noqa: PLR0911 (one per input kind)
+    """Shapely geometries from what users have.
+
+    Accepts shapely, GeoJSON (geometry, Feature, FeatureCollection), ``__geo_interface__``,
+    WKB bytes, WKT or GeoJSON text, or a sequence of those.
+    """
+    if isinstance(value, shapely.Geometry):
+        return [value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        try:
+            return [shapely.from_wkb(bytes(value))]
+        except shapely.errors.GEOSException as err:
+            raise InvalidInputError("geometries", value, "not valid WKB") from err
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if text.startswith("{"):
+                return _to_geometries(json.loads(text))
+            return [shapely.from_wkt(text)]
+        except (ValueError, shapely.errors.GEOSException) as err:
+            raise InvalidInputError("geometries", value, "not WKT or GeoJSON") from err
+    if hasattr(value, "__geo_interface__"):
+        value = value.__geo_interface__
+    if isinstance(value, Mapping):
+        kind = value.get("type")
+        if kind == "Feature":
+            return _to_geometries(value.get("geometry"))
+        if kind == "FeatureCollection":
+            return [g for f in value.get("features", ()) for g in _to_geometries(f)]
+        try:
+            return [shapely.geometry.shape(dict(value))]
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
+            raise InvalidInputError("geometries", value, "not a GeoJSON geometry") from err
+    if isinstance(value, Sequence) and value and not isinstance(value[0], int | float):
+        return [g for v in value for g in _to_geometries(v)]
+    raise InvalidInputError("geometries", value, "expected shapely, GeoJSON, WKB or WKT")
+
+
+def _footprints(table: pa.Table) -> npt.NDArray[np.object_]:
+    """Item footprints in CRS84: the geometry, or the bbox covering where it is null."""
+    geoms = shapely.from_wkb(table.column(schema.GEOMETRY).to_numpy(zero_copy_only=False))
+    missing = shapely.is_missing(geoms)
+    if missing.any():
+        bbox = table.column(schema.BBOX)
+        xmin, ymin, xmax, ymax = (
+            np.asarray(pc.struct_field(bbox, [i]).to_numpy(zero_copy_only=False), np.float64)
+            for i in range(4)
+        )
+        boxes = shapely.box(xmin, ymin, xmax, ymax)
+        geoms = np.where(missing, boxes, geoms)
+    return np.asarray(geoms, dtype=object)
+
+
+def _intersecting(table: pa.Table, queries: Sequence[shapely.Geometry]) -> pa.BooleanArray:
+    """Boolean mask of rows whose footprint intersects any of ``queries``."""
+    mask = np.zeros(table.num_rows, dtype=bool)
+    if table.num_rows and queries:
+        footprints = _footprints(table)
+        tree = shapely.STRtree(footprints)
+        hits = tree.query(np.asarray(queries, dtype=object), predicate="intersects")
+        mask[np.unique(hits[1])] = True
+    return pa.array(mask)
+
+
+def _fmt_day(value: datetime | None) -> str:
+    return "?" if value is None else value.strftime("%Y-%m-%d")
+
+
+class Collection:
+    """An immutable view of one index: rows are STAC items, columns the index schema.
+
+    Build one with ``rasteret.build_from_stac`` or :func:`load`; narrow it with
+    :meth:`subset` and :meth:`where`, which return new collections.
+
+    Args:
+        table: Index rows (see :func:`rasteret.index.schema.index_schema`).
+        manifest: The build's manifest (bands, parameters, failures).
+        path: File the rows came from, when they came from one.
+    """
+
+    __slots__ = ("_manifest", "_path", "_table")
+
+    _table: pa.Table
+    _manifest: Manifest
+    _path: Path | None
+
+    def __init__(self, table: pa.Table, manifest: Manifest, path: Path | None = None) -> None:
+        schema.check_schema(table.schema, source=str(path or "<table>"))
+        codes = schema.band_codes_of(table.schema)
+        if codes != tuple(manifest.band_codes):
+            raise IndexFormatError(
+                f"table bands {list(codes)} differ from manifest bands {list(manifest.band_codes)}"
+            )
+        object.__setattr__(self, "_table", table.replace_schema_metadata(None))
+        object.__setattr__(self, "_manifest", manifest)
+        object.__setattr__(self, "_path", None if path is None else Path(path))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Collection is immutable; filters return a new Collection")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Collection is immutable")
+
+    def _derive(self, table: pa.Table) -> Collection:
+        return Collection(table, self._manifest, self._path)
+
+    # --- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path_or_name: str | Path, workspace_dir: str | Path | None = None) -> Collection:
+        """Open a collection by workspace name or index path (see :func:`load`)."""
+        return load(path_or_name, workspace_dir=workspace_dir)
+
+    # --- basic views ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._table.num_rows)
+
+    def __iter__(self) -> Iterator[Scene]:
+        t = self._table
+        ids = t.column(schema.ID).to_pylist()
+        times = t.column(schema.DATETIME).to_pylist()
+        clouds = t.column(schema.CLOUD_COVER).to_pylist()
+        colls = t.column(schema.COLLECTION).to_pylist()
+        geoms = shapely.from_wkb(t.column(schema.GEOMETRY).to_numpy(zero_copy_only=False))
+        hrefs = {
+            code: pc.struct_field(t.column(schema.band_column(code)), ["href"]).to_pylist()
+            for code in self.bands
+        }
+        for i, item_id in enumerate(ids):
+            yield Scene(
+                id=str(item_id),
+                datetime=times[i],
+                cloud_cover=clouds[i],
+                geometry=geoms[i],
+                bands={c: h[i] for c, h in hrefs.items() if h[i] is not None},
+                collection=colls[i],
+            )
+
+    def to_table(self) -> pa.Table:
+        """The rows as an Arrow table (immutable, so no copy is needed)."""
+        return self._table
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """Arrow PyCapsule stream of the rows (``pa.table(c)``, DuckDB, Polars)."""
+        table: Any = self._table  # pyarrow-stubs leave this method untyped
+        return table.__arrow_c_stream__(requested_schema)
+
+    @property
+    def name(self) -> str:
+        """Collection name from the manifest."""
+        return self._manifest.name
+
+    @property
+    def manifest(self) -> Manifest:
+        """How the index was built (parameters, fingerprint, summary, failures)."""
+        return self._manifest
+
+    @property
+    def path(self) -> Path | None:
+        """Index file these rows were read from, if any."""
+        return self._path
+
+    @property
+    def failures(self) -> tuple[Failure, ...]:
+        """Assets of the build whose layout could not be indexed."""
+        return self._manifest.failures
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """Band codes, in column order."""
+        return tuple(self._manifest.band_codes)
+
+    def band_info(self, code: str) -> dict[str, Any]:
+        """``{"asset_key": ..., "sample_index": ...}`` for band ``code``.
+
+        Raises:
+            BandMappingError: The collection has no such band.
+        """
+        info = self._manifest.bands.get(code)
+        if info is None:
+            raise BandMappingError(f"band {code!r} not in collection (bands: {list(self.bands)})")
+        return dict(info)
+
+    def headers(self, code: str) -> list[TiffHeader | None]:
+        """The stored TIFF layout of band ``code`` for every row (None where it failed)."""
+        if code not in self.bands:
+            raise BandMappingError(f"band {code!r} not in collection (bands: {list(self.bands)})")
+        return schema.headers_from_array(self._table.column(schema.band_column(code)))
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """(minx, miny, maxx, maxy) over all footprints, CRS84; None when empty."""
+        bbox = self._table.column(schema.BBOX)
+        values = [
+            (pc.min if i < 2 else pc.max)(pc.struct_field(bbox, [i])).as_py() for i in range(4)
+        ]
+        if any(v is None for v in values):
+            return None
+        return (float(values[0]), float(values[1]), float(values[2]), float(values[3]))
+
+    @property
+    def crs(self) -> tuple[int, ...]:
+        """EPSG codes of the assets (from the headers and ``proj:epsg``), sorted."""
+        columns = [self._table.column(schema.EPSG)] + [
+            pc.struct_field(self._table.column(schema.band_column(code)), ["crs_epsg"])
+            for code in self.bands
+        ]
+        codes = {int(v) for c in columns for v in pc.unique(c).to_pylist() if v is not None}
+        return tuple(sorted(codes))
+
+    @property
+    def datetime_range(self) -> tuple[datetime, datetime] | None:
+        """Earliest start and latest end of the items (UTC); None when empty."""
+        t = self._table
+        starts = pc.coalesce(t.column(schema.START_DATETIME), t.column(schema.DATETIME))
+        ends = pc.coalesce(t.column(schema.END_DATETIME), t.column(schema.DATETIME))
+        lo, hi = pc.min(starts).as_py(), pc.max(ends).as_py()
+        if lo is None or hi is None:
+            return None
+        return lo, hi
+
+    # --- filters -------------------------------------------------------------------------------
+
+    def subset(
+        self,
+        *,
+        bbox: Sequence[float] | None = None,
+        date_range: Sequence[Any] | str | None = None,
+        cloud_cover_lt: float | None = None,
+        geometries: Any = None,
+    ) -> Collection:
+        """A new collection with the items matching every given filter.
+
+        Args:
+            bbox: (minx, miny, maxx, maxy) in CRS84; items whose footprint intersects it.
+                ``minx > maxx`` means the box crosses the antimeridian.
+            date_range: (start, end) ISO strings, dates or datetimes; dates are whole days at
+                both ends (inclusive, as in the build), None or ``".."`` leaves a side open.
+                Items with a start/end range match when it overlaps.
+            cloud_cover_lt: Keep items with ``eo:cloud_cover`` strictly below this; items
+                without cloud cover are dropped, since they cannot be shown to qualify.
+            geometries: One or more CRS84 geometries (shapely, GeoJSON, WKB, WKT); items
+                whose footprint intersects any of them.
+
+        Raises:
+            InvalidInputError: A filter value is malformed (the message names it).
+        """
+        t = self._table
+        if date_range is not None:
+            start, stop = _date_range(date_range)
+            starts = pc.coalesce(t.column(schema.START_DATETIME), t.column(schema.DATETIME))
+            ends = pc.coalesce(t.column(schema.END_DATETIME), t.column(schema.DATETIME))
+            keep: Any = pc.is_valid(starts)
+            if stop is not None:
+                keep = pc.and_(keep, pc.less_equal(starts, pa.scalar(stop, schema.TIMESTAMP)))
+            if start is not None:
+                keep = pc.and_(keep, pc.greater_equal(ends, pa.scalar(start, schema.TIMESTAMP)))
+            t = t.filter(pc.fill_null(keep, False))
+        if cloud_cover_lt is not None:
+            if isinstance(cloud_cover_lt, bool) or not isinstance(cloud_cover_lt, int | float):
+                raise InvalidInputError("cloud_cover_lt", cloud_cover_lt, "must be a number")
+            limit = pa.scalar(float(cloud_cover_lt), pa.float64())
+            t = t.filter(pc.less(t.column(schema.CLOUD_COVER), limit))
+        if bbox is not None:
+            t = t.filter(_intersecting(t, _bbox_boxes(bbox)))
+        if geometries is not None:
+            t = t.filter(_intersecting(t, _to_geometries(geometries)))
+        return self._derive(t)
+
+    def where(self, expr: pc.Expression) -> Collection:
+        """A new collection with the rows for which the Arrow expression is true.
+
+        Example: ``c.where(pc.field("platform") == "sentinel-2a")``.
+
+        Raises:
+            InvalidInputError: ``expr`` is not an expression or does not apply to the index.
+        """
+        if not isinstance(expr, pc.Expression):
+            raise InvalidInputError("expr", expr, "expected a pyarrow.compute.Expression")
+        try:
+            return self._derive(self._table.filter(expr))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+            raise InvalidInputError("expr", str(expr), str(err)) from err
+
+    # --- output --------------------------------------------------------------------------------
+
+    def export(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write these rows and the manifest as a standalone GeoParquet file.
+
+        ``path`` may be a directory, in which case ``index.parquet`` is written inside it
+        (so the result can be passed to :func:`load`). Missing parent directories are
+        created. The write is atomic.
+
+        Raises:
+            InvalidInputError: The target exists and ``overwrite`` is False.
+        """
+        target = Path(path).expanduser()
+        if target.is_dir():
+            target = target / INDEX_FILE
+        if target.exists() and not overwrite:
+            raise InvalidInputError("path", str(target), "exists; pass overwrite=True to replace")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_index(target, self._table, self._manifest)
+        return target
+
+    def __repr__(self) -> str:
+        rng = self.datetime_range
+        dates = "none" if rng is None else f"{_fmt_day(rng[0])} .. {_fmt_day(rng[1])}"
+        bounds = self.bounds
+        bounds_text = (
+            "none" if bounds is None else "(" + ", ".join(f"{v:.4f}" for v in bounds) + ") CRS84"
+        )
+        crs = ", ".join(f"EPSG:{c}" for c in self.crs) or "unknown"
+        lines = [
+            f"<Collection {self.name!r}",
+            f"  scenes: {len(self)}",
+            f"  dates:  {dates}",
+            f"  bands:  {', '.join(self.bands) or 'none'}",
+            f"  bounds: {bounds_text}",
+            f"  crs:    {crs}",
+        ]
+        if self._manifest.failures:
+            lines.append(f"  failed: {len(self._manifest.failures)} asset(s), see .failures")
+        if self._path is not None:
+            lines.append(f"  source: {self._path}")
+        return "\n".join(lines) + ">"
+
+
+def _is_path_like(value: str | Path) -> bool:
+    """Path objects, and strings with a separator or a ``.parquet`` suffix, are paths."""
+    if isinstance(value, Path):
+        return True
+    return "/" in value or "\\" in value or value.endswith(".parquet") or value.startswith("~")
+
+
+def load(name_or_path: str | Path, *, workspace_dir: str | Path | None = None) -> Collection:
+    """Open a collection from the workspace by name, or from an index file or directory.
+
+    A :class:`~pathlib.Path`, or a string containing a path separator, starting with ``~``
+    or ending in ``.parquet``, is a path (a directory means its ``index.parquet``);
+    any other string is a collection name in the workspace (``workspace_dir``, else
+    ``$RASTERET_WORKSPACE``, else ``~/rasteret_workspace``).
+
+    Raises:
+        CollectionNotFoundError: No such collection or file.
+        IndexFormatError: The file is not a rasteret index this version reads.
+        InvalidInputError: The name is not a valid collection name.
+    """
+    if _is_path_like(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if path.is_dir():
+            path = path / INDEX_FILE
+        if not path.is_file():
+            raise CollectionNotFoundError(f"no index file at {path}")
+    else:
+        name = validate_name(str(name_or_path))
+        workspace = Workspace(workspace_dir)
+        path = workspace.index_path(name)
+        if not path.is_file():
+            known = workspace.list()
+            raise CollectionNotFoundError(
+                f"no collection {name!r} in {workspace.root}"
+                + (f" (available: {', '.join(known)})" if known else "")
+            )
+    table, manifest = read_index(path)
+    return Collection(table, manifest, path)

@@ -1,0 +1,99 @@
+"""The one exception and warning hierarchy of rasteret.
+
+Every error the library raises on purpose derives from :class:`RasteretError`, and
+also from the builtin that fits, so ``except ValueError`` keeps working for callers
+who do not know about rasteret.
+"""
+
+from __future__ import annotations
+
+
+class RasteretError(Exception):
+    """Root of every error rasteret raises on purpose."""
+
+
+class InvalidInputError(RasteretError, ValueError):
+    """A caller-supplied argument is malformed or out of range.
+
+    The message always names the parameter and the offending value.
+    """
+
+    def __init__(self, parameter: str, value: object, reason: str) -> None:
+        self.parameter = parameter
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{parameter}={value!r}: {reason}")
+
+
+class TiffFormatError(RasteretError, ValueError):
+    """Bytes that claim to be a TIFF are malformed, truncated or hostile."""
+
+
+class UnsupportedTiffError(RasteretError, NotImplementedError):
+    """A valid TIFF uses a feature rasteret does not read (named in the message)."""
+
+
+class StacSearchError(RasteretError, RuntimeError):
+    """The STAC API or static catalog could not be searched or returned bad data."""
+
+
+class BandMappingError(RasteretError, KeyError):
+    """Requested bands do not map onto the assets the items actually have."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep messages readable
+        return str(self.args[0]) if self.args else ""
+
+
+class NoItemsError(RasteretError, LookupError):
+    """A search matched no items, so there is nothing to index."""
+
+
+class FetchError(RasteretError, OSError):
+    """A byte-range request failed after retries.
+
+    Attributes:
+        url: The object that was read (credentials stripped).
+        start: First byte of the failed range, if any.
+        end: One past the last byte of the failed range, if any.
+        status: HTTP status code when the server sent one.
+        attempts: How many attempts were made.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        start: int | None = None,
+        end: int | None = None,
+        status: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.url = url
+        self.start = start
+        self.end = end
+        self.status = status
+        self.attempts = attempts
+        where = url if start is None else f"{url} [{start}, {end})"
+        extra = f", status {status}" if status is not None else ""
+        super().__init__(f"{message} ({where}{extra}, {attempts} attempt(s))")
+
+
+class BuildError(RasteretError, RuntimeError):
+    """A collection build could not produce an index (e.g. no header was readable)."""
+
+
+class IndexFormatError(RasteretError, ValueError):
+    """An index file is missing, corrupt, or written by an unknown schema version."""
+
+
+class CollectionNotFoundError(RasteretError, FileNotFoundError):
+    """No collection of that name exists in the workspace."""
+
+
+class RasteretWarning(UserWarning):
+    """Base class of every warning rasteret emits, so users can filter them."""
+
+
+class PartialBuildWarning(RasteretWarning):
+    """Some asset headers could not be read; their layouts are null in the index."""

@@ -1,0 +1,114 @@
+"""Session fixtures: the real local servers and the sample catalog, each started once.
+
+Every fixture here is lazy: nothing starts until a test asks for it, so a run of the parser
+tests never touches PostgreSQL. Servers are stopped by PID at the end of the session. A
+missing binary (nginx, PostgreSQL) makes the fixture ERROR, never skip: a suite that
+silently skips the component it needs proves nothing.
+
+Fixtures:
+    sample_root: the folder served over HTTP (per session).
+    nginx: :class:`NginxServer` serving ``sample_root``.
+    sample_catalog: :class:`SampleCatalog` built in ``sample_root`` with hrefs on ``nginx``.
+    range_server: :class:`RangeServer` over ``sample_root``, counters/latency/failures reset
+        before each test.
+    moto_s3: :class:`MotoS3Server` (buckets persist for the session; use unique names).
+    stac_api: :class:`StacApiServer` with every sample collection and item loaded.
+
+The sample COGs (~25 s to generate) are cached between sessions under pytest's cache
+folder (``.pytest_cache/d/rasteret-sandbox``) or ``$RASTERET_SANDBOX_CACHE``; the JSON
+that names this session's server port is always regenerated.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rasteret_sandbox.catalog import SampleCatalog, build_sample_catalog
+from rasteret_sandbox.servers import MotoS3Server, NginxServer, RangeServer, StacApiServer
+
+
+def _data_cache(config: pytest.Config) -> Path | None:
+    """Where generated COGs persist between sessions (None: regenerate every session)."""
+    env = os.environ.get("RASTERET_SANDBOX_CACHE")
+    if env:
+        return Path(env)
+    cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
+    return None if cache is None else Path(cache.mkdir("rasteret-sandbox"))
+
+
+@pytest.fixture(scope="session")
+def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder nginx and the range server serve; the sample catalog is written here."""
+    return tmp_path_factory.mktemp("sample-catalog")
+
+
+@pytest.fixture(scope="session")
+def nginx(sample_root: Path) -> Iterator[NginxServer]:
+    """nginx serving ``sample_root`` (Range, ETag, Last-Modified, a per-request JSON log)."""
+    with NginxServer(sample_root) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sample_data_cache(pytestconfig: pytest.Config) -> Path | None:
+    """Where the generated sample COGs persist (pass to ``build_sample_catalog``)."""
+    return _data_cache(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def sample_catalog(
+    sample_data_cache: Path | None, sample_root: Path, nginx: NginxServer
+) -> SampleCatalog:
+    """The sample COGs and STAC items, hrefs pointing at ``nginx``."""
+    return build_sample_catalog(sample_root, nginx.url, data_cache=sample_data_cache)
+
+
+@pytest.fixture(scope="session")
+def _range_server_session(sample_root: Path) -> Iterator[RangeServer]:
+    with RangeServer(sample_root) as server:
+        yield server
+
+
+@pytest.fixture
+def range_server(_range_server_session: RangeServer) -> RangeServer:
+    """The aiohttp range server, with counters, latency and injected failures reset."""
+    server = _range_server_session
+    server.latency_s = 0.0
+    server.fail_paths.clear()
+    server.reset_counters()
+    return server
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3Server]:
+    """moto's S3 API on 127.0.0.1 (dummy credentials ``x``/``x``, region us-east-1)."""
+    with MotoS3Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stac_api(
+    tmp_path_factory: pytest.TempPathFactory, sample_catalog: SampleCatalog
+) -> Iterator[StacApiServer]:
+    """stac-fastapi-pgstac with all sample collections and items (hrefs on ``nginx``)."""
+    with StacApiServer(tmp_path_factory.mktemp("stac-api")) as server:
+        server.load_collections(sample_catalog.collections.values())
+        server.load_items(sample_catalog.all_items())
+        yield server
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Give obstore's runtime threads a moment to go idle before the interpreter exits.
+
+    obstore 0.12.1 can abort (SIGABRT) during interpreter finalisation when one of its
+    runtime threads calls into Python after use (see /work/shared/infra.md); a short pause
+    at the end of the session removed it in every measured run.
+    """
+    if "obstore" in sys.modules:
+        time.sleep(0.2)
