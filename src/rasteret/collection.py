@@ -9,6 +9,7 @@ stream protocol, so ``pyarrow.table(c)``, DuckDB and Polars consume it directly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 import shapely.geometry
+from pyproj import CRS, Transformer
 
 from rasteret.errors import (
     BandMappingError,
@@ -34,6 +36,14 @@ from rasteret.index import schema
 from rasteret.index.manifest import Failure, Manifest
 from rasteret.index.storage import read_index, write_index
 from rasteret.index.workspace import INDEX_FILE, Workspace, validate_name
+from rasteret.io import CloudConfig, StorageBackend, create_backend
+from rasteret.io.sync import run_sync
+from rasteret.progress import ProgressBar
+from rasteret.read.geometry import normalize_geometries, normalize_points
+from rasteret.read.grid import transform_geometry
+from rasteret.read.points import sample_points_async
+from rasteret.read.reader import ArrayResult, read_aoi_async
+from rasteret.read.sources import scene_sources
 from rasteret.tiff.types import TiffHeader
 
 __all__ = ["Collection", "Scene", "load"]
@@ -199,11 +209,12 @@ class Collection:
         path: File the rows came from, when they came from one.
     """
 
-    __slots__ = ("_manifest", "_path", "_table")
+    __slots__ = ("_backend", "_manifest", "_path", "_table")
 
     _table: pa.Table
     _manifest: Manifest
     _path: Path | None
+    _backend: StorageBackend | None
 
     def __init__(self, table: pa.Table, manifest: Manifest, path: Path | None = None) -> None:
         schema.check_schema(table.schema, source=str(path or "<table>"))
@@ -215,6 +226,7 @@ class Collection:
         object.__setattr__(self, "_table", table.replace_schema_metadata(None))
         object.__setattr__(self, "_manifest", manifest)
         object.__setattr__(self, "_path", None if path is None else Path(path))
+        object.__setattr__(self, "_backend", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Collection is immutable; filters return a new Collection")
@@ -388,6 +400,193 @@ class Collection:
         if geometries is not None:
             t = t.filter(_intersecting(t, _to_geometries(geometries)))
         return self._derive(t)
+
+    # --- pixel reads ---------------------------------------------------------------------------
+
+    def _storage(self, backend: StorageBackend | None) -> StorageBackend:
+        """The caller's backend, else one per collection (one connection pool per store)."""
+        if backend is not None:
+            return backend
+        if self._backend is None:
+            config = CloudConfig.from_dict(dict(self._manifest.cloud_config or {}))
+            object.__setattr__(self, "_backend", create_backend(cloud_config=config))
+        assert self._backend is not None
+        return self._backend
+
+    async def get_numpy_async(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        all_touched: bool = False,
+        fill_value: float | None = None,
+        crs: Any = None,
+        overview: int | None = None,
+        max_concurrent: int = 50,
+        backend: StorageBackend | None = None,
+    ) -> ArrayResult | list[ArrayResult]:
+        """Async twin of :meth:`get_numpy`."""
+        single_band = isinstance(bands, str)
+        band_list = [bands] if isinstance(bands, str) else list(bands)
+        if not band_list:
+            raise InvalidInputError("bands", bands, "name at least one band")
+        if not isinstance(max_concurrent, int) or max_concurrent < 1:
+            raise InvalidInputError("max_concurrent", max_concurrent, "must be an integer >= 1")
+        aois = normalize_geometries(geometries, crs=crs)
+        store = self._storage(backend)
+        results: list[ArrayResult] = []
+        wgs84 = CRS.from_epsg(4326)
+        for geom in aois.geometries:
+            footprint_query = transform_geometry(geom, aois.crs, wgs84)
+            rows = self._table.filter(_intersecting(self._table, [footprint_query]))
+            if rows.num_rows == 0:
+                raise InvalidInputError(
+                    "geometries",
+                    shapely.to_wkt(geom, rounding_precision=6),
+                    f"intersects none of the {len(self)} scenes of collection {self.name!r}",
+                )
+            scenes = scene_sources(rows, band_list, cloud_config=self._manifest.cloud_config)
+            with ProgressBar(f"{self.name}: reading", unit="tile") as bar:
+                result = await read_aoi_async(
+                    scenes,
+                    geom,
+                    aois.crs,
+                    band_list,
+                    store,
+                    all_touched=all_touched,
+                    fill_value=fill_value,
+                    max_concurrent=max_concurrent,
+                    overview=overview,
+                    on_tile=lambda: bar.update(1),
+                )
+            if single_band:
+                result = dataclasses.replace(
+                    result, data=result.data[:, 0], valid=result.valid[:, 0]
+                )
+            results.append(result)
+        return results[0] if len(results) == 1 else results
+
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        all_touched: bool = False,
+        fill_value: float | None = None,
+        crs: Any = None,
+        overview: int | None = None,
+        max_concurrent: int = 50,
+        backend: StorageBackend | None = None,
+    ) -> ArrayResult | list[ArrayResult]:
+        """Read the pixels of ``bands`` inside ``geometries`` from every scene they touch.
+
+        Only the tiles the AOI needs are fetched (concurrently, each once) and decoded in
+        parallel. Results equal GDAL's: the window rasterio's ``geometry_window`` gives,
+        pixels outside the AOI (centre rule, or ``all_touched``) and outside a scene set to
+        the fill value (the file's nodata, else 0, else ``fill_value``); the native dtype
+        is kept.
+
+        Args:
+            geometries: One AOI or several: a bbox tuple, shapely geometry, GeoJSON,
+                WKB/WKT, ``__geo_interface__`` objects, or a GeoDataFrame / Arrow table.
+            bands: A band code (result ``[N, H, W]``) or a list (``[N, C, H, W]``).
+            all_touched: Keep every pixel the AOI touches, as GDAL's ``ALL_TOUCHED``.
+            fill_value: Value for pixels outside the AOI or the scene; default nodata/0.
+            crs: CRS of ``geometries`` when they do not carry one (default EPSG:4326).
+            overview: Read this overview level (0 = first reduced level) instead of the
+                full resolution; the window and mask are computed on that level's grid.
+            max_concurrent: Most range requests in flight.
+            backend: A :class:`~rasteret.StorageBackend` to read with (e.g. credentials).
+
+        Returns:
+            An :class:`~rasteret.read.reader.ArrayResult` (``data``, ``valid``, ``ids``,
+            ``datetimes``, ``transform``, ``crs``) per AOI; a list for several AOIs.
+        """
+        return run_sync(
+            self.get_numpy_async(
+                geometries,
+                bands,
+                all_touched=all_touched,
+                fill_value=fill_value,
+                crs=crs,
+                overview=overview,
+                max_concurrent=max_concurrent,
+                backend=backend,
+            )
+        )
+
+    async def sample_points_async(
+        self,
+        points: Any,
+        bands: str | Sequence[str],
+        *,
+        crs: Any = None,
+        max_concurrent: int = 50,
+        backend: StorageBackend | None = None,
+    ) -> pa.Table:
+        """Async twin of :meth:`sample_points`."""
+        band_list = [bands] if isinstance(bands, str) else list(bands)
+        if not band_list:
+            raise InvalidInputError("bands", bands, "name at least one band")
+        pts = normalize_points(points, crs=crs)
+        store = self._storage(backend)
+        wgs84 = CRS.from_epsg(4326)
+        if pts.crs == wgs84:
+            lon, lat = pts.xs, pts.ys
+        else:
+            lon, lat = Transformer.from_crs(pts.crs, wgs84, always_xy=True).transform(
+                pts.xs, pts.ys
+            )
+        hull = shapely.box(np.min(lon), np.min(lat), np.max(lon), np.max(lat))
+        rows = self._table.filter(_intersecting(self._table, [hull]))
+        scenes = scene_sources(rows, band_list, cloud_config=self._manifest.cloud_config)
+        with ProgressBar(f"{self.name}: sampling", unit="tile") as bar:
+            table = await sample_points_async(
+                scenes,
+                pts.xs,
+                pts.ys,
+                points_crs=pts.crs,
+                bands=band_list,
+                backend=store,
+                max_concurrent=max_concurrent,
+                on_tile=lambda: bar.update(1),
+            )
+        if pts.attributes is not None and pts.attributes.num_columns:
+            extra = pts.attributes.take(table.column("point_index"))
+            for name in extra.column_names:
+                if name not in table.column_names:
+                    table = table.append_column(name, extra.column(name))
+        return table
+
+    def sample_points(
+        self,
+        points: Any,
+        bands: str | Sequence[str],
+        *,
+        crs: Any = None,
+        max_concurrent: int = 50,
+        backend: StorageBackend | None = None,
+    ) -> pa.Table:
+        """Value of each band at each point, for every scene the point falls in.
+
+        Args:
+            points: ``(x, y)``, a list of them, an ``N x 2`` array, shapely points,
+                GeoJSON, or a GeoDataFrame / Arrow table (its other columns are kept).
+            bands: Band code or codes.
+            crs: CRS of the points when they carry none (default EPSG:4326).
+            max_concurrent: Most range requests in flight.
+            backend: A :class:`~rasteret.StorageBackend` to read with.
+
+        Returns:
+            An Arrow table, one row per (point, scene): ``point_index``, ``scene_id``,
+            ``datetime``, one column per band (native dtype; null outside the image or
+            at nodata), then the caller's point columns.
+        """
+        return run_sync(
+            self.sample_points_async(
+                points, bands, crs=crs, max_concurrent=max_concurrent, backend=backend
+            )
+        )
 
     def where(self, expr: pc.Expression) -> Collection:
         """A new collection with the rows for which the Arrow expression is true.

@@ -97,3 +97,7 @@ class RasteretWarning(UserWarning):
 
 class PartialBuildWarning(RasteretWarning):
     """Some asset headers could not be read; their layouts are null in the index."""
+
+
+class UnsupportedReadError(RasteretError, NotImplementedError):
+    """A read asks for something this version cannot do yet (named in the message)."""

@@ -23,8 +23,8 @@ def write_static_catalog(
     coll_dir = root / coll_id
     (coll_dir / "items").mkdir(parents=True, exist_ok=True)
     item_links = []
-    for item in items:
-        item = json.loads(json.dumps(item))
+    for original in items:
+        item = json.loads(json.dumps(original))
         if href_map is not None:
             for asset in item["assets"].values():
                 asset["href"] = href_map(asset["href"])
@@ -34,8 +34,9 @@ def write_static_catalog(
             {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
         ]
         (coll_dir / "items" / f"{item['id']}.json").write_text(json.dumps(item))
-        item_links.append({"rel": "item", "href": f"./items/{item['id']}.json",
-                           "type": "application/geo+json"})
+        item_links.append(
+            {"rel": "item", "href": f"./items/{item['id']}.json", "type": "application/geo+json"}
+        )
     coll = {k: v for k, v in collection.items() if k != "links"}
     coll["links"] = [
         {"rel": "root", "href": "../catalog.json", "type": "application/json"},
@@ -44,7 +45,9 @@ def write_static_catalog(
     ]
     (coll_dir / "collection.json").write_text(json.dumps(coll))
     catalog = {
-        "type": "Catalog", "stac_version": "1.0.0", "id": "test-root",
+        "type": "Catalog",
+        "stac_version": "1.0.0",
+        "id": "test-root",
         "description": "build tests",
         "links": [
             {"rel": "root", "href": "./catalog.json", "type": "application/json"},

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import geopandas
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -28,7 +30,10 @@ from rasteret_sandbox.servers import NginxServer, RangeServer, StacApiServer
 pytestmark = pytest.mark.stac_api
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "build_from_stac.md"
-SPEC_URLS = ("https://earth-search.aws.element84.com/v1", "https://landsatlook.usgs.gov/stac-server")
+SPEC_URLS = (
+    "https://earth-search.aws.element84.com/v1",
+    "https://landsatlook.usgs.gov/stac-server",
+)
 
 
 def local_path(sample_root: Path, href: str) -> Path:
@@ -37,15 +42,20 @@ def local_path(sample_root: Path, href: str) -> Path:
 
 
 def expected_ids(
-    items: list[dict[str, Any]], bbox: tuple[float, ...], start: str, end: str,
+    items: list[dict[str, Any]],
+    bbox: tuple[float, ...],
+    start: str,
+    end: str,
     pred: Callable[[dict[str, Any]], bool] = lambda _: True,
 ) -> set[str]:
     """Independent oracle for a search: footprint intersects bbox, date inside, predicate."""
     box = shapely.box(*bbox)
     return {
-        it["id"] for it in items
+        it["id"]
+        for it in items
         if shapely.geometry.shape(it["geometry"]).intersects(box)
-        and start <= it["properties"]["datetime"][:10] <= end and pred(it)
+        and start <= it["properties"]["datetime"][:10] <= end
+        and pred(it)
     }
 
 
@@ -97,7 +107,11 @@ def test_spec_examples_run_unchanged(
     env = {**os.environ, "HOME": str(tmp_path), "RASTERET_PROGRESS": "0"}
     env.pop("RASTERET_WORKSPACE", None)
     proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240,
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -129,18 +143,31 @@ def s2(stac_api: StacApiServer, tmp_path_factory: pytest.TempPathFactory) -> ras
     )
 
 
-def test_scene_ids_equal_independent_search(s2: rasteret.Collection, sample_catalog: SampleCatalog) -> None:
+def test_scene_ids_equal_independent_search(
+    s2: rasteret.Collection, sample_catalog: SampleCatalog
+) -> None:
     ids = {scene.id for scene in s2}
     assert ids == expected_ids(sample_catalog.items["sentinel-2-l2a"], cat.SF_BBOX, *cat.JAN_MAR)
     assert len(ids) == cat.SF_JAN_MAR_COUNT
 
 
-def test_layouts_equal_tifffile_and_rasterio(
-    s2: rasteret.Collection, sample_root: Path
-) -> None:
+def test_layouts_equal_tifffile_and_rasterio(s2: rasteret.Collection, sample_root: Path) -> None:
     table = s2.to_table()
-    assert s2.bands == ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
-                        "B11", "B12", "SCL")
+    assert s2.bands == (
+        "B01",
+        "B02",
+        "B03",
+        "B04",
+        "B05",
+        "B06",
+        "B07",
+        "B08",
+        "B8A",
+        "B09",
+        "B11",
+        "B12",
+        "SCL",
+    )
     for code in ("B02", "B05", "B01", "SCL"):
         hrefs = table.column(schema.band_column(code)).combine_chunks().field("href").to_pylist()
         for header, href in zip(s2.headers(code), hrefs, strict=True):
@@ -153,8 +180,12 @@ def test_one_request_per_cog_counted_by_nginx(
 ) -> None:
     nginx.clear_log()
     coll = rasteret.build_from_stac(
-        name="counted", stac_api=stac_api.url, collection="sentinel-2-l2a",
-        bbox=cat.SF_BBOX, date_range=cat.JAN_MAR, workspace_dir=tmp_path,
+        name="counted",
+        stac_api=stac_api.url,
+        collection="sentinel-2-l2a",
+        bbox=cat.SF_BBOX,
+        date_range=cat.JAN_MAR,
+        workspace_dir=tmp_path,
     )
     tif_requests = [r for r in nginx.requests() if r.path.endswith(".tif")]
     per_file: dict[str, int] = {}
@@ -167,9 +198,6 @@ def test_one_request_per_cog_counted_by_nginx(
 
 
 def test_geoparquet_opens_in_geopandas_and_duckdb(s2: rasteret.Collection) -> None:
-    import duckdb
-    import geopandas
-
     assert s2.path is not None
     gdf = geopandas.read_parquet(s2.path)
     assert len(gdf) == len(s2) and gdf.crs.to_string() == "OGC:CRS84"
@@ -177,7 +205,7 @@ def test_geoparquet_opens_in_geopandas_and_duckdb(s2: rasteret.Collection) -> No
     con.load_extension("spatial")
     n = con.execute(
         "SELECT count(*) FROM read_parquet(?) WHERE ST_Intersects(geometry, "
-        "ST_MakeEnvelope(-122.5, 37.5, -122.0, 38.0)) AND \"eo:cloud_cover\" < 10",
+        'ST_MakeEnvelope(-122.5, 37.5, -122.0, 38.0)) AND "eo:cloud_cover" < 10',
         [str(s2.path)],
     ).fetchone()
     assert n == (cat.SF_JAN_MAR_LOW_CLOUD_COUNT,)
@@ -202,8 +230,12 @@ def test_cache_hit_with_servers_stopped(
             api.load_collections([own.collections["sentinel-2-l2a"]])
             api.load_items(own.items["sentinel-2-l2a"])
             params: dict[str, Any] = {
-                "name": "offline", "stac_api": api.url, "collection": "sentinel-2-l2a",
-                "bbox": cat.SF_BBOX, "date_range": cat.JAN_MAR, "workspace_dir": ws,
+                "name": "offline",
+                "stac_api": api.url,
+                "collection": "sentinel-2-l2a",
+                "bbox": cat.SF_BBOX,
+                "date_range": cat.JAN_MAR,
+                "workspace_dir": ws,
             }
             first = rasteret.build_from_stac(**params)
             mtime = (ws / "offline" / "index.parquet").stat().st_mtime_ns
@@ -214,7 +246,10 @@ def test_cache_hit_with_servers_stopped(
     assert again.to_table().equals(first.to_table())
     assert (ws / "offline" / "index.parquet").stat().st_mtime_ns == mtime
     # a changed parameter is not answered from the cache: it goes to the (dead) API
-    with pytest.raises(rasteret.StacSearchError), pytest.warns(rasteret.RasteretWarning, match="bbox"):
+    with (
+        pytest.raises(rasteret.StacSearchError),
+        pytest.warns(rasteret.RasteretWarning, match="bbox"),
+    ):
         rasteret.build_from_stac(**{**params, "bbox": (-122.4, 37.6, -122.1, 37.9)})
     # ... and the failed rebuild left the previous index intact
     assert rasteret.load("offline", workspace_dir=ws).to_table().equals(first.to_table())
@@ -224,8 +259,11 @@ def test_changed_bbox_or_query_gives_a_different_correct_result(
     stac_api: StacApiServer, sample_catalog: SampleCatalog, tmp_path: Path
 ) -> None:
     base: dict[str, Any] = {
-        "name": "same-name", "stac_api": stac_api.url, "collection": "sentinel-2-l2a",
-        "date_range": ("2024-01-01", "2024-06-30"), "workspace_dir": tmp_path,
+        "name": "same-name",
+        "stac_api": stac_api.url,
+        "collection": "sentinel-2-l2a",
+        "date_range": ("2024-01-01", "2024-06-30"),
+        "workspace_dir": tmp_path,
     }
     items = sample_catalog.items["sentinel-2-l2a"]
     wide = (-123.0, 37.0, -115.0, 39.0)
@@ -240,7 +278,10 @@ def test_changed_bbox_or_query_gives_a_different_correct_result(
             **base, bbox=cat.SF_BBOX, query={"eo:cloud_cover": {"lt": 10}}
         )
     assert {s.id for s in third} == expected_ids(
-        items, cat.SF_BBOX, "2024-01-01", "2024-06-30",
+        items,
+        cat.SF_BBOX,
+        "2024-01-01",
+        "2024-06-30",
         lambda it: it["properties"]["eo:cloud_cover"] < 10,
     )
     assert len(third) == cat.S2_SF_LOW_CLOUD_COUNT < len(second)
@@ -248,8 +289,12 @@ def test_changed_bbox_or_query_gives_a_different_correct_result(
 
 def test_force_replaces_atomically(stac_api: StacApiServer, tmp_path: Path) -> None:
     params: dict[str, Any] = {
-        "name": "forced", "stac_api": stac_api.url, "collection": "sentinel-2-l2a",
-        "bbox": cat.SF_BBOX, "date_range": cat.JAN_MAR, "workspace_dir": tmp_path,
+        "name": "forced",
+        "stac_api": stac_api.url,
+        "collection": "sentinel-2-l2a",
+        "bbox": cat.SF_BBOX,
+        "date_range": cat.JAN_MAR,
+        "workspace_dir": tmp_path,
     }
     first = rasteret.build_from_stac(**params)
     second = rasteret.build_from_stac(**params, force=True)
@@ -262,10 +307,17 @@ def test_force_replaces_atomically(stac_api: StacApiServer, tmp_path: Path) -> N
 # --- band maps -----------------------------------------------------------------------------
 
 
-def test_naip_band_index_map_from_data_source(stac_api: StacApiServer, tmp_path: Path, sample_root: Path) -> None:
+def test_naip_band_index_map_from_data_source(
+    stac_api: StacApiServer, tmp_path: Path, sample_root: Path
+) -> None:
     coll = rasteret.build_from_stac(
-        name="naip", stac_api=stac_api.url, collection="naip-sample", data_source="pc/naip",
-        bbox=cat.SF_BBOX, date_range=("2024-01-01", "2024-12-31"), workspace_dir=tmp_path,
+        name="naip",
+        stac_api=stac_api.url,
+        collection="naip-sample",
+        data_source="pc/naip",
+        bbox=cat.SF_BBOX,
+        date_range=("2024-01-01", "2024-12-31"),
+        workspace_dir=tmp_path,
     )
     assert len(coll) == cat.NAIP_SAMPLE_COUNT
     assert [coll.band_info(b)["sample_index"] for b in coll.bands] == [0, 1, 2, 3]
@@ -280,9 +332,13 @@ def test_bands_on_one_asset_without_index_fail_before_headers(
     nginx.clear_log()
     with pytest.raises(rasteret.BandMappingError, match="image"):
         rasteret.build_from_stac(
-            name="naip-bad", stac_api=stac_api.url, collection="naip-sample",
-            band_map={"R": "image", "G": "image"}, bbox=cat.SF_BBOX,
-            date_range=("2024-01-01", "2024-12-31"), workspace_dir=tmp_path,
+            name="naip-bad",
+            stac_api=stac_api.url,
+            collection="naip-sample",
+            band_map={"R": "image", "G": "image"},
+            bbox=cat.SF_BBOX,
+            date_range=("2024-01-01", "2024-12-31"),
+            workspace_dir=tmp_path,
         )
     assert not [r for r in nginx.requests() if r.path.endswith(".tif")]
     assert not (tmp_path / "naip-bad").exists()
@@ -293,9 +349,13 @@ def test_real_planetary_computer_landsat_items(
 ) -> None:
     bbox = (3.0, 50.0, 12.0, 56.0)
     coll = rasteret.build_from_stac(
-        name="pc-landsat", stac_api=stac_api.url, collection="landsat-8-c2-l2",
-        band_map={"red": "SR_B4", "qa": "QA_PIXEL"}, bbox=bbox,
-        date_range=("2016-01-01", "2021-12-31"), workspace_dir=tmp_path,
+        name="pc-landsat",
+        stac_api=stac_api.url,
+        collection="landsat-8-c2-l2",
+        band_map={"red": "SR_B4", "qa": "QA_PIXEL"},
+        bbox=bbox,
+        date_range=("2016-01-01", "2021-12-31"),
+        workspace_dir=tmp_path,
     )
     ids = expected_ids(sample_catalog.items["landsat-8-c2-l2"], bbox, "2016-01-01", "2021-12-31")
     assert {s.id for s in coll} == ids and len(ids) > 100  # paging over several pages
@@ -311,7 +371,7 @@ def test_real_planetary_computer_landsat_items(
 def test_unreadable_asset_is_recorded_not_fatal(
     sample_catalog: SampleCatalog, tmp_path: Path, static_catalog_writer: Callable[..., Path]
 ) -> None:
-    items = [it for it in sample_catalog.items["sentinel-2-l2a"]][:3]
+    items = list(sample_catalog.items["sentinel-2-l2a"])[:3]
     broken = json.loads(json.dumps(items))
     broken[1]["assets"]["red"]["href"] = broken[1]["assets"]["red"]["href"].replace(
         "B04.tif", "missing.tif"
@@ -321,8 +381,11 @@ def test_unreadable_asset_is_recorded_not_fatal(
     )
     with pytest.warns(rasteret.PartialBuildWarning, match="missing.tif"):
         coll = rasteret.build_from_stac(
-            name="partial", stac_api=str(path), collection="sentinel-2-l2a",
-            band_map={"red": "red", "nir": "nir"}, static_catalog=True,
+            name="partial",
+            stac_api=str(path),
+            collection="sentinel-2-l2a",
+            band_map={"red": "red", "nir": "nir"},
+            static_catalog=True,
             workspace_dir=tmp_path / "ws",
         )
     assert len(coll) == 3
@@ -343,23 +406,33 @@ def test_nothing_indexed_fails_and_leaves_nothing(
 ) -> None:
     items = sample_catalog.items["sentinel-2-l2a"][:2]
     path = static_catalog_writer(
-        tmp_path / "cat", sample_catalog.collections["sentinel-2-l2a"], items,
+        tmp_path / "cat",
+        sample_catalog.collections["sentinel-2-l2a"],
+        items,
         href_map=lambda h: h.replace(".tif", ".gone.tif"),
     )
     with pytest.raises(rasteret.BuildError, match="none of the"):
         rasteret.build_from_stac(
-            name="empty", stac_api=str(path), collection="sentinel-2-l2a",
-            band_map={"red": "red"}, static_catalog=True, workspace_dir=tmp_path / "ws",
+            name="empty",
+            stac_api=str(path),
+            collection="sentinel-2-l2a",
+            band_map={"red": "red"},
+            static_catalog=True,
+            workspace_dir=tmp_path / "ws",
         )
     assert not (tmp_path / "ws" / "empty").exists()
 
 
 def test_max_concurrent_bounds_requests_in_flight(
-    sample_catalog: SampleCatalog, range_server: RangeServer, nginx: NginxServer,
-    tmp_path: Path, static_catalog_writer: Callable[..., Path],
+    sample_catalog: SampleCatalog,
+    range_server: RangeServer,
+    nginx: NginxServer,
+    tmp_path: Path,
+    static_catalog_writer: Callable[..., Path],
 ) -> None:
     path = static_catalog_writer(
-        tmp_path / "cat", sample_catalog.collections["sentinel-2-l2a"],
+        tmp_path / "cat",
+        sample_catalog.collections["sentinel-2-l2a"],
         sample_catalog.items["sentinel-2-l2a"],
         href_map=lambda h: h.replace(nginx.url, range_server.url),
     )
@@ -367,9 +440,13 @@ def test_max_concurrent_bounds_requests_in_flight(
     for limit in (1, 4):
         range_server.reset_counters()
         coll = rasteret.build_from_stac(
-            name=f"bounded-{limit}", stac_api=str(path), collection="sentinel-2-l2a",
-            band_map={"B02": "blue", "B03": "green", "B04": "red"}, static_catalog=True,
-            workspace_dir=tmp_path / "ws", max_concurrent=limit,
+            name=f"bounded-{limit}",
+            stac_api=str(path),
+            collection="sentinel-2-l2a",
+            band_map={"B02": "blue", "B03": "green", "B04": "red"},
+            static_catalog=True,
+            workspace_dir=tmp_path / "ws",
+            max_concurrent=limit,
         )
         assert range_server.request_count == len(coll) * 3
         assert range_server.max_in_flight == limit
@@ -381,9 +458,14 @@ def test_static_catalog_over_http_and_disk(sample_catalog: SampleCatalog, tmp_pa
     results = {}
     for where in (url, str(sample_catalog.static_catalog), sample_catalog.static_catalog.as_uri()):
         coll = rasteret.build_from_stac(
-            name="pc-s2", stac_api=where, collection="sentinel-2-l2a",
-            data_source="pc/sentinel-2-l2a", bbox=cat.SF_BBOX, date_range=cat.JAN_MAR,
-            static_catalog=True, workspace_dir=tmp_path / str(len(results)),
+            name="pc-s2",
+            stac_api=where,
+            collection="sentinel-2-l2a",
+            data_source="pc/sentinel-2-l2a",
+            bbox=cat.SF_BBOX,
+            date_range=cat.JAN_MAR,
+            static_catalog=True,
+            workspace_dir=tmp_path / str(len(results)),
         )
         results[where] = {s.id for s in coll}
         assert "B04" in coll.bands and coll.band_info("B04")["asset_key"] == "B04"
@@ -392,15 +474,21 @@ def test_static_catalog_over_http_and_disk(sample_catalog: SampleCatalog, tmp_pa
 
 
 def test_cloud_config_rewrites_to_s3(
-    sample_catalog: SampleCatalog, nginx: NginxServer, sample_root: Path, moto_s3: Any,
-    stac_api: StacApiServer, tmp_path: Path,
+    sample_catalog: SampleCatalog,
+    nginx: NginxServer,
+    sample_root: Path,
+    moto_s3: Any,
+    stac_api: StacApiServer,
+    tmp_path: Path,
 ) -> None:
     bucket = "rasteret-build-rewrite"
     moto_s3.create_bucket(bucket)
     moto_s3.upload_tree(bucket, sample_root / "data" / "naip-sample", prefix="data/naip-sample/")
     config = rasteret.CloudConfig(
         url_rewrites=((f"{nginx.url}/", f"s3://{bucket}/"),),
-        endpoint=moto_s3.endpoint, allow_http=True, region="us-east-1",
+        endpoint=moto_s3.endpoint,
+        allow_http=True,
+        region="us-east-1",
     )
     nginx.clear_log()
     backend = rasteret.create_backend(
@@ -408,9 +496,15 @@ def test_cloud_config_rewrites_to_s3(
         credentials={"aws_access_key_id": "x", "aws_secret_access_key": "x"},
     )
     coll = rasteret.build_from_stac(
-        name="via-s3", stac_api=stac_api.url, collection="naip-sample", data_source="pc/naip",
-        bbox=cat.SF_BBOX, date_range=("2024-01-01", "2024-12-31"), workspace_dir=tmp_path,
-        cloud_config=config, backend=backend,
+        name="via-s3",
+        stac_api=stac_api.url,
+        collection="naip-sample",
+        data_source="pc/naip",
+        bbox=cat.SF_BBOX,
+        date_range=("2024-01-01", "2024-12-31"),
+        workspace_dir=tmp_path,
+        cloud_config=config,
+        backend=backend,
     )
     assert len(coll) == cat.NAIP_SAMPLE_COUNT and not coll.failures
     assert not [r for r in nginx.requests() if r.path.endswith(".tif")]  # all went to S3
@@ -443,8 +537,12 @@ def test_bad_inputs_raise_clear_errors_and_leave_nothing(
     stac_api: StacApiServer, tmp_path: Path, change: dict[str, Any], error: type, text: str
 ) -> None:
     params: dict[str, Any] = {
-        "name": "bad", "stac_api": stac_api.url, "collection": "sentinel-2-l2a",
-        "bbox": cat.SF_BBOX, "date_range": cat.JAN_MAR, "workspace_dir": tmp_path / "ws",
+        "name": "bad",
+        "stac_api": stac_api.url,
+        "collection": "sentinel-2-l2a",
+        "bbox": cat.SF_BBOX,
+        "date_range": cat.JAN_MAR,
+        "workspace_dir": tmp_path / "ws",
         **change,
     }
     with pytest.raises(error, match=re.escape(text)):

@@ -45,13 +45,23 @@ def cogs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("headers")
     return {
         "typical": write_cog(
-            root / "typical.tif", width=2048, height=2048, blocksize=1024, predictor=2,
+            root / "typical.tif",
+            width=2048,
+            height=2048,
+            blocksize=1024,
+            predictor=2,
             overview_levels=(2, 4, 8),
         ),
         # 8192 px with 64 px tiles: 16384 tiles, 128 KiB of offsets+counts: outgrows one read
         "big": write_cog(
-            root / "big.tif", width=8192, height=8192, blocksize=64, dtype="uint8",
-            data=np.zeros((1, 8192, 8192), dtype="uint8"), overview_levels=(2,), nodata=None,
+            root / "big.tif",
+            width=8192,
+            height=8192,
+            blocksize=64,
+            dtype="uint8",
+            data=np.zeros((1, 8192, 8192), dtype="uint8"),
+            overview_levels=(2,),
+            nodata=None,
         ),
         "small": write_cog(root / "small.tif", width=100, height=60, blocksize=256),
     }

@@ -19,7 +19,6 @@ from typing import Any
 
 from rasteret._version import __version__
 from rasteret.build.headers import HeaderFailure, fetch_headers
-from rasteret.build.progress import ProgressBar
 from rasteret.collection import Collection
 from rasteret.errors import (
     BuildError,
@@ -41,6 +40,7 @@ from rasteret.index import (
 )
 from rasteret.io import CloudConfig, StorageBackend, create_backend
 from rasteret.io.sync import run_sync
+from rasteret.progress import ProgressBar
 from rasteret.stac import (
     BandSpec,
     default_registry,
@@ -121,7 +121,11 @@ async def build_from_stac_async(
     query = validate_query(query)
     band_map = _check_mapping("band_map", band_map, str)
     band_index_map = _check_mapping("band_index_map", band_index_map, int)
-    if not isinstance(max_concurrent, int) or isinstance(max_concurrent, bool) or max_concurrent < 1:
+    if (
+        not isinstance(max_concurrent, int)
+        or isinstance(max_concurrent, bool)
+        or max_concurrent < 1
+    ):
         raise InvalidInputError("max_concurrent", max_concurrent, "must be an integer >= 1")
     if not isinstance(force, bool):
         raise InvalidInputError("force", force, "must be True or False")
@@ -353,17 +357,27 @@ def _records(
             result = headers[url]
             if isinstance(result, HeaderFailure):
                 failures.append(
-                    {"item_id": item.get("id"), "band": band.code, "url": url,
-                     "reason": result.reason}
+                    {
+                        "item_id": item.get("id"),
+                        "band": band.code,
+                        "url": url,
+                        "reason": result.reason,
+                    }
                 )
                 per_band[band.code] = BandRecord(
-                    href=href, asset_key=band.asset_key, sample_index=band.sample_index,
-                    header=None, error=result.reason,
+                    href=href,
+                    asset_key=band.asset_key,
+                    sample_index=band.sample_index,
+                    header=None,
+                    error=result.reason,
                 )
             else:
                 per_band[band.code] = BandRecord(
-                    href=href, asset_key=band.asset_key, sample_index=band.sample_index,
-                    header=result, error=None,
+                    href=href,
+                    asset_key=band.asset_key,
+                    sample_index=band.sample_index,
+                    header=result,
+                    error=None,
                 )
         records.append(ItemRecord(item=item, bands=per_band))
     return records, failures

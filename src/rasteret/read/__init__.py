@@ -1,0 +1,1 @@
+"""Pixel reads: AOIs and windows, tile planning, fetch and decode, mosaics."""

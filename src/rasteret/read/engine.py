@@ -1,0 +1,138 @@
+"""Executing a read plan: concurrent range fetches, parallel decodes, pastes into canvases.
+
+Fetching is bounded by ``max_concurrent`` requests in flight (the backend coalesces
+neighbouring tiles of one object into one request); decoding runs on a thread pool
+sized to the cores, since imagecodecs releases the GIL. Each tile is decoded once,
+right after its bytes arrive, and pasted into every canvas that needs it, so fetching
+and decoding overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy.typing as npt
+
+from rasteret.errors import FetchError
+from rasteret.io import StorageBackend
+from rasteret.read.plan import Paste, ReadPlan, TileJob, TileKey
+from rasteret.tiff.decode import decode_tile
+
+_BATCH = 256
+"""Tiles of one object requested per backend call (keeps a huge read parallel)."""
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+
+
+def decode_pool() -> ThreadPoolExecutor:
+    """The process-wide decode pool, recreated after a fork (pools do not survive one)."""
+    global _pool, _pool_pid  # noqa: PLW0603 - one pool per process is the point
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            workers = max(1, len(os.sched_getaffinity(0)))
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rasteret-decode")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def _decode(job: TileJob, data: bytes) -> npt.NDArray[Any]:
+    if len(data) != job.length:
+        raise FetchError(
+            f"short read: got {len(data)} of {job.length} bytes (the object may have changed "
+            "since it was indexed)",
+            url=job.key.url,
+            start=job.offset,
+            end=job.offset + job.length,
+        )
+    return decode_tile(
+        data,
+        job.ifd,
+        byte_order=job.byte_order,
+        rows=job.rows,
+        source=f"{job.key.url} tile {job.key.tile_index}",
+    )
+
+
+async def fetch_and_decode(
+    jobs: Iterable[TileJob],
+    backend: StorageBackend,
+    *,
+    max_concurrent: int,
+    consume: Callable[[TileJob, npt.NDArray[Any]], None],
+    on_tile: Callable[[], None] | None = None,
+) -> None:
+    """Fetch every tile of ``jobs`` once, decode it on the pool, hand it to ``consume``.
+
+    ``consume`` runs on the decode thread right after the tile is decoded, so it must
+    only touch state no other tile touches (its own canvas region, its own points).
+
+    Raises:
+        FetchError: A range could not be read (or came back short).
+        TiffFormatError: A tile could not be decoded.
+    """
+    semaphore = asyncio.Semaphore(max_concurrent)
+    loop = asyncio.get_running_loop()
+    pool = decode_pool()
+
+    def work(job: TileJob, blob: bytes) -> None:
+        consume(job, _decode(job, blob))
+
+    async def batch(url: str, group: list[TileJob]) -> None:
+        async with semaphore:
+            blobs = await backend.get_ranges_async(
+                url, [j.offset for j in group], [j.offset + j.length for j in group]
+            )
+        decodes = [
+            loop.run_in_executor(pool, work, job, blob)
+            for job, blob in zip(group, blobs, strict=True)
+        ]
+        for done in asyncio.as_completed(decodes):
+            await done
+            if on_tile is not None:
+                on_tile()
+
+    groups: dict[str, list[TileJob]] = defaultdict(list)
+    for job in jobs:
+        groups[job.key.url].append(job)
+    tasks: list[Coroutine[Any, Any, None]] = []
+    for url, group in groups.items():
+        group.sort(key=lambda j: j.offset)
+        tasks.extend(batch(url, group[i : i + _BATCH]) for i in range(0, len(group), _BATCH))
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+async def execute_plan(
+    plan: ReadPlan,
+    canvases: Sequence[npt.NDArray[Any]],
+    backend: StorageBackend,
+    *,
+    max_concurrent: int,
+    on_tile: Callable[[], None] | None = None,
+) -> None:
+    """Fetch, decode and paste every tile of ``plan`` into ``canvases``."""
+    pastes_by_key: dict[TileKey, list[Paste]] = defaultdict(list)
+    for paste in plan.pastes:
+        pastes_by_key[paste.key].append(paste)
+
+    def paste_tile(job: TileJob, tile: npt.NDArray[Any]) -> None:
+        for p in pastes_by_key[job.key]:
+            canvases[p.target][p.out_rows, p.out_cols] = tile[p.tile_rows, p.tile_cols, p.sample]
+
+    await fetch_and_decode(
+        plan.jobs.values(),
+        backend,
+        max_concurrent=max_concurrent,
+        consume=paste_tile,
+        on_tile=on_tile,
+    )

@@ -1,0 +1,171 @@
+"""get_numpy against rasterio on the same files and windows (GDAL is the oracle)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.features
+import shapely
+from rasterio.windows import Window
+
+import rasteret
+from rasteret_sandbox import catalog as cat
+from rasteret_sandbox.servers import NginxServer, StacApiServer
+
+
+def local_path(sample_root: Path, href: str) -> Path:
+    return sample_root / re.sub(r"^https?://[^/]+/", "", href)
+
+
+@pytest.fixture(scope="module")
+def s2(stac_api: StacApiServer, tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
+    return rasteret.build_from_stac(
+        name="s2-read",
+        stac_api=stac_api.url,
+        collection="sentinel-2-l2a",
+        bbox=cat.SF_BBOX,
+        date_range=cat.JAN_MAR,
+        workspace_dir=tmp_path_factory.mktemp("ws"),
+    )
+
+
+def oracle(path: Path, aoi: shapely.Geometry, *, all_touched: bool) -> np.ndarray:
+    """What GDAL gives: geometry_window (boundless), boundless read, rasterize mask."""
+    with rasterio.open(path) as src:
+        win = rasterio.features.geometry_window(src, [aoi], boundless=True)
+        win = Window(int(win.col_off), int(win.row_off), int(win.width), int(win.height))
+        fill = src.nodata if src.nodata is not None else 0
+        arr = src.read(1, window=win, boundless=True, fill_value=fill)
+        outside = rasterio.features.geometry_mask(
+            [aoi],
+            transform=src.window_transform(win),
+            out_shape=arr.shape,
+            all_touched=all_touched,
+        )
+        arr[outside] = fill
+        return arr
+
+
+def scene_frame(s2: rasteret.Collection) -> tuple[float, float, float, float]:
+    header = s2.headers("B04")[0]
+    assert header is not None and header.geo is not None and header.geo.transform is not None
+    a, _, c, _, e, f = header.geo.transform
+    return c, f + e * header.full.height, c + a * header.full.width, f
+
+
+AOIS: dict[str, Any] = {
+    # fractions of the scene frame: (x0, y0, x1, y1) or polygon vertices
+    "inside-one-tile": (0.1, 0.1, 0.3, 0.25),
+    "across-tiles": (0.8, 0.8, 0.99, 0.97),  # 1098 px with 1024 px tiles: crosses the seam
+    "across-image-edge": (0.9, 0.4, 1.2, 0.6),
+    "partly-outside-corner": (-0.1, -0.1, 0.05, 0.05),
+    "triangle": [(0.2, 0.2), (0.7, 0.3), (0.4, 0.9)],
+}
+
+
+def make_aoi(spec: Any, frame: tuple[float, float, float, float]) -> shapely.Geometry:
+    x0, y0, x1, y1 = frame
+
+    def pt(u: float, v: float) -> tuple[float, float]:
+        return (x0 + u * (x1 - x0), y0 + v * (y1 - y0))
+
+    if isinstance(spec, tuple):
+        (ax, ay), (bx, by) = pt(spec[0], spec[1]), pt(spec[2], spec[3])
+        return shapely.box(ax, ay, bx, by)
+    return shapely.Polygon([pt(u, v) for u, v in spec])
+
+
+@pytest.mark.parametrize("all_touched", [False, True])
+@pytest.mark.parametrize("aoi_name", list(AOIS))
+def test_get_numpy_equals_rasterio(
+    s2: rasteret.Collection, sample_root: Path, aoi_name: str, all_touched: bool
+) -> None:
+    aoi = make_aoi(AOIS[aoi_name], scene_frame(s2))
+    result = s2.get_numpy(aoi, ["B04", "B03"], crs="EPSG:32610", all_touched=all_touched)
+    assert not isinstance(result, list)
+    assert result.data.dtype.name == "uint16"  # the native dtype, no float promotion
+    hrefs = {scene.id: scene.bands for scene in s2}
+    assert len(result.ids) == len(s2)
+    for n, scene_id in enumerate(result.ids):
+        for c, band in enumerate(("B04", "B03")):
+            expected = oracle(
+                local_path(sample_root, hrefs[scene_id][band]), aoi, all_touched=all_touched
+            )
+            got = result.data[n, c]
+            assert got.shape == expected.shape, (scene_id, band)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{scene_id} {band}")
+
+
+def test_single_band_shape_ids_and_valid_mask(s2: rasteret.Collection) -> None:
+    frame = scene_frame(s2)
+    aoi = make_aoi(AOIS["across-image-edge"], frame)
+    result = s2.get_numpy(aoi, "B04", crs="EPSG:32610")
+    assert not isinstance(result, list)
+    assert result.data.ndim == 3 and result.data.shape[0] == len(s2)
+    assert set(result.ids) == {s.id for s in s2}
+    assert all(d is not None for d in result.datetimes)
+    # beyond the image edge nothing is valid, and the fill is the file's nodata (0)
+    assert not result.valid[:, :, -1].any()
+    assert (result.data[~result.valid] == 0).all()
+
+
+def test_aoi_in_wgs84_reads_the_same_pixels_region(s2: rasteret.Collection) -> None:
+    result = s2.get_numpy((-122.30, 37.72, -122.28, 37.74), "B04")
+    assert not isinstance(result, list)
+    # ~1.8 km x 2.2 km at 10 m
+    assert 150 < result.data.shape[1] < 260 and 150 < result.data.shape[2] < 260
+    assert result.valid.mean() > 0.9
+
+
+def test_reads_fetch_no_header_and_each_tile_once(
+    s2: rasteret.Collection, nginx: NginxServer
+) -> None:
+    frame = scene_frame(s2)
+    aoi = make_aoi(AOIS["across-tiles"], frame)
+    nginx.clear_log()
+    s2.get_numpy(aoi, ["B02", "B03", "B04"], crs="EPSG:32610")
+    reqs = [r for r in nginx.requests() if r.path.endswith(".tif")]
+    assert reqs, "the read must fetch tiles"
+    assert not [r for r in reqs if r.range and r.range.startswith("bytes=0-")]
+    headers = [h for b in ("B02", "B03", "B04") for h in s2.headers(b)]
+    # across-tiles touches the 2 x 2 tiles of every file; each byte range is asked once,
+    # and neighbouring tiles of one file may share a request
+    assert len({r.path for r in reqs}) == len(headers)
+    assert len(reqs) <= 4 * len(headers)
+    assert len({(r.path, r.range) for r in reqs}) == len(reqs)
+
+
+def test_unknown_band_and_empty_intersection(s2: rasteret.Collection) -> None:
+    with pytest.raises(rasteret.BandMappingError, match="B04"):
+        s2.get_numpy(cat.SF_BBOX, ["nope"])
+    with pytest.raises(rasteret.InvalidInputError, match="geometries"):
+        s2.get_numpy((10.0, 10.0, 10.1, 10.1), "B04")
+
+
+@pytest.mark.parametrize("level", [0, 1])
+def test_overview_reads_equal_rasterio_overview_level(
+    s2: rasteret.Collection, sample_root: Path, level: int
+) -> None:
+    aoi = make_aoi(AOIS["triangle"], scene_frame(s2))
+    result = s2.get_numpy(aoi, "B04", crs="EPSG:32610", overview=level)
+    assert not isinstance(result, list)
+    hrefs = {scene.id: scene.bands for scene in s2}
+    for n, scene_id in enumerate(result.ids):
+        path = local_path(sample_root, hrefs[scene_id]["B04"])
+        with rasterio.open(path, overview_level=level) as src:
+            win = rasterio.features.geometry_window(src, [aoi], boundless=True)
+            win = Window(int(win.col_off), int(win.row_off), int(win.width), int(win.height))
+            arr = src.read(1, window=win, boundless=True, fill_value=0)
+            outside = rasterio.features.geometry_mask(
+                [aoi], transform=src.window_transform(win), out_shape=arr.shape
+            )
+            arr[outside] = 0
+            assert result.transform.almost_equals(src.window_transform(win))
+        np.testing.assert_array_equal(result.data[n], arr, err_msg=scene_id)
+    with pytest.raises(rasteret.InvalidInputError, match="overview"):
+        s2.get_numpy(aoi, "B04", crs="EPSG:32610", overview=5)

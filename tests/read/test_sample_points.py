@@ -1,0 +1,94 @@
+"""sample_points against rasterio.sample for thousands of points across scenes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import rasterio
+from pyproj import Transformer
+
+import rasteret
+from rasteret_sandbox import catalog as cat
+from rasteret_sandbox.servers import StacApiServer
+
+
+def local_path(sample_root: Path, href: str) -> Path:
+    return sample_root / re.sub(r"^https?://[^/]+/", "", href)
+
+
+@pytest.fixture(scope="module")
+def s2(stac_api: StacApiServer, tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
+    return rasteret.build_from_stac(
+        name="s2-points",
+        stac_api=stac_api.url,
+        collection="sentinel-2-l2a",
+        bbox=(-123.0, 37.0, -115.0, 39.0),  # both UTM zones
+        date_range=("2024-01-01", "2024-06-30"),
+        workspace_dir=tmp_path_factory.mktemp("ws"),
+    )
+
+
+def test_points_equal_rasterio_sample(s2: rasteret.Collection, sample_root: Path) -> None:
+    rng = np.random.default_rng(7)
+    # around every footprint (some points fall outside all scenes, most inside several)
+    boxes = np.array([scene.geometry.bounds for scene in s2])
+    n = 5000
+    pick = boxes[rng.integers(0, len(boxes), n)]
+    lon = rng.uniform(pick[:, 0] - 0.01, pick[:, 2] + 0.01)
+    lat = rng.uniform(pick[:, 1] - 0.01, pick[:, 3] + 0.01)
+    plots = pa.table({"lon": lon, "lat": lat, "plot": [f"p{i}" for i in range(n)]})
+    table = s2.sample_points(plots, ["B04", "B11"])
+    assert table.num_rows > 0
+    assert table.column("plot").to_pylist()[:3] == [
+        f"p{i}" for i in table.column("point_index").to_pylist()[:3]
+    ]
+    hrefs = {scene.id: scene.bands for scene in s2}
+    checked = 0
+    for band in ("B04", "B11"):
+        for scene_id in set(table.column("scene_id").to_pylist()):
+            rows = table.filter(pa.compute.equal(table.column("scene_id"), scene_id))
+            idx = rows.column("point_index").to_numpy()
+            got = rows.column(band).to_numpy(zero_copy_only=False)
+            with rasterio.open(local_path(sample_root, hrefs[scene_id][band])) as src:
+                tr = Transformer.from_crs("EPSG:4326", src.crs.to_wkt(), always_xy=True)
+                xs, ys = tr.transform(lon[idx], lat[idx])
+                expected = np.array([v[0] for v in src.sample(zip(xs, ys, strict=False))])
+                inside = np.array(
+                    [
+                        0 <= r < src.height and 0 <= c < src.width
+                        for r, c in (src.index(x, y) for x, y in zip(xs, ys, strict=False))
+                    ]
+                )
+                nodata = src.nodata
+            valid = inside & (expected != nodata)
+            assert np.array_equal(np.isnan(got.astype(float)), ~valid), (scene_id, band)
+            np.testing.assert_array_equal(got[valid].astype(expected.dtype), expected[valid])
+            checked += int(valid.sum())
+    assert checked > 2000
+    assert table.schema.field("B04").type == pa.uint16()
+
+
+def test_points_outside_every_scene_give_an_empty_table(s2: rasteret.Collection) -> None:
+    table = s2.sample_points([(10.0, 10.0), (11.0, 11.0)], "B04")
+    assert table.num_rows == 0
+    assert "B04" in table.column_names
+
+
+def test_points_in_scene_crs(s2: rasteret.Collection, sample_root: Path) -> None:
+    scene = next(iter(s2))
+    with rasterio.open(local_path(sample_root, scene.bands["B04"])) as src:
+        xs = src.bounds.left + np.arange(5) * 1000 + 5
+        ys = src.bounds.top - np.arange(5) * 1000 - 5
+        expected = [v[0] for v in src.sample(zip(xs, ys, strict=False))]
+        crs = src.crs.to_string()
+    table = s2.sample_points(np.column_stack([xs, ys]), "B04", crs=crs)
+    mine = table.filter(pa.compute.equal(table.column("scene_id"), scene.id))
+    got = dict(
+        zip(mine.column("point_index").to_pylist(), mine.column("B04").to_pylist(), strict=False)
+    )
+    assert [got.get(i) if got.get(i) is not None else 0 for i in range(5)] == expected
+    assert cat.S2_EAST_COUNT > 0
