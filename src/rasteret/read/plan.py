@@ -12,21 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rasteret.errors import InvalidInputError
+from rasteret.read.grid import Window
 from rasteret.tiff.types import IfdLayout
-
-
-@dataclass(frozen=True, kw_only=True)
-class PixelWindow:
-    """A rectangle of pixels in an IFD's own grid; may extend past the image."""
-
-    col_off: int
-    """First column (may be negative)."""
-    row_off: int
-    """First row (may be negative)."""
-    width: int
-    """Number of columns (>= 0)."""
-    height: int
-    """Number of rows (>= 0)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +87,7 @@ def plan_window(
     url: str,
     ifd: IfdLayout,
     byte_order: str,
-    window: PixelWindow,
+    window: Window,
     sample: int,
     target: int,
 ) -> tuple[list[TileJob], list[Paste]]:

@@ -26,13 +26,16 @@ from pyproj import CRS
 from rasteret.errors import InvalidInputError, UnsupportedReadError
 from rasteret.io import StorageBackend
 from rasteret.read.engine import execute_plan
-from rasteret.read.grid import geometry_window, transform_geometry
-from rasteret.read.plan import PixelWindow, ReadPlan, plan_window
+from rasteret.read.grid import (
+    Window,
+    geometry_window,
+    is_aligned,
+    offset_in,
+    transform_geometry,
+)
+from rasteret.read.plan import ReadPlan, plan_window
 from rasteret.read.rasterize import geometry_mask
 from rasteret.tiff.types import IfdLayout, TiffHeader
-
-_ALIGN_TOL = 1e-6
-"""Largest origin offset, in pixels, still treated as the same grid."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,22 +123,6 @@ def level_of(header: TiffHeader, overview: int | None, where: str) -> tuple[IfdL
     return ifd, base @ Affine.scale(full.width / ifd.width, full.height / ifd.height)
 
 
-def _offset(scene: Affine, ref: Affine) -> tuple[int, int] | None:
-    """Pixel (col, row) of ``ref``'s origin in ``scene``'s grid, None if not aligned."""
-    if (
-        scene.b != 0
-        or scene.d != 0
-        or not math.isclose(scene.a, ref.a, rel_tol=1e-9)
-        or not math.isclose(scene.e, ref.e, rel_tol=1e-9)
-    ):
-        return None
-    col = (ref.c - scene.c) / scene.a
-    row = (ref.f - scene.f) / scene.e
-    if abs(col - round(col)) > _ALIGN_TOL or abs(row - round(row)) > _ALIGN_TOL:
-        return None
-    return round(col), round(row)
-
-
 def _fill_for(dtype: np.dtype[Any], nodata: float | None, fill_value: float | None) -> float:
     value = fill_value if fill_value is not None else nodata
     if value is None:
@@ -191,7 +178,7 @@ async def read_aoi_async(
                 f"{scenes[0].id!r}; reading scenes in several CRSs onto one grid "
                 "(reprojection) is not supported yet: subset the collection by CRS"
             )
-        if _offset(level_of(src.header, overview, src.url)[1], ref) is None:
+        if not is_aligned(level_of(src.header, overview, src.url)[1], ref):
             raise UnsupportedReadError(
                 f"scene {scenes[n].id!r} band {bands[c]!r} is not on the pixel grid of "
                 f"{scenes[present[0][0]].id!r} band {bands[present[0][1]]!r} (resolution or "
@@ -222,9 +209,8 @@ async def read_aoi_async(
     canvases: list[npt.NDArray[Any]] = []
     for n, c, src in present:
         full, level_transform = level_of(src.header, overview, src.url)
-        off = _offset(level_transform, out_transform)
-        assert off is not None
-        window = PixelWindow(col_off=off[0], row_off=off[1], width=width, height=height)
+        off = offset_in(level_transform, out_transform)
+        window = Window(col_off=off[0], row_off=off[1], width=width, height=height)
         jobs, pastes = plan_window(
             url=src.url,
             ifd=full,

@@ -1,0 +1,79 @@
+"""Reads cost no header request and no more range requests than planned (nginx counts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+import shapely
+
+import rasteret
+from rasteret.io.backend import DEFAULT_COALESCE, coalesce_ranges
+from rasteret.read.grid import Window
+from rasteret.read.plan import plan_window
+from rasteret_sandbox import catalog as cat
+from rasteret_sandbox.servers import NginxServer, StacApiServer
+
+
+@pytest.fixture(scope="module")
+def ten_scenes(
+    stac_api: StacApiServer, tmp_path_factory: pytest.TempPathFactory
+) -> rasteret.Collection:
+    coll = rasteret.build_from_stac(
+        name="s2-counts",
+        stac_api=stac_api.url,
+        collection="sentinel-2-l2a",
+        bbox=cat.SF_BBOX,
+        date_range=("2024-01-01", "2024-06-30"),
+        workspace_dir=tmp_path_factory.mktemp("ws"),
+    )
+    ids = [s.id for s in coll][:10]
+    assert len(ids) == 10
+    return coll.where(pc.field("id").isin(ids))
+
+
+def test_ten_scenes_three_bands_request_count(
+    ten_scenes: rasteret.Collection, nginx: NginxServer, tmp_path: Path
+) -> None:
+    header = ten_scenes.headers("B04")[0]
+    assert header is not None and header.geo is not None and header.geo.transform is not None
+    a, _, c, _, e, f = header.geo.transform
+    # 400 m x 300 m around the tile seam at 1024 px: touches 4 tiles of every 10 m file
+    x, y = c + 1024 * a, f + 1024 * e
+    aoi = shapely.box(x - 200, y - 150, x + 200, y + 150)
+    bands = ["B02", "B03", "B04"]
+    # the plan, computed independently from the stored layouts
+    planned_groups = 0
+    planned_tiles = 0
+    for band in bands:
+        for hdr in ten_scenes.headers(band):
+            assert hdr is not None
+            ifd = hdr.full
+            col0 = int((aoi.bounds[0] - c) // a)
+            row0 = int((aoi.bounds[3] - f) // e)
+            window = Window(col_off=col0, row_off=row0, width=41, height=31)
+            jobs, _ = plan_window(
+                url="x", ifd=ifd, byte_order=hdr.byte_order, window=window, sample=0, target=0
+            )
+            planned_tiles += len(jobs)
+            planned_groups += len(
+                coalesce_ranges(
+                    [j.offset for j in jobs],
+                    [j.offset + j.length for j in jobs],
+                    gap=DEFAULT_COALESCE,
+                )
+            )
+    assert planned_tiles == 10 * 3 * 4
+
+    nginx.clear_log()
+    result = ten_scenes.get_numpy(aoi, bands, crs="EPSG:32610")
+    assert not isinstance(result, list)
+    assert result.data.shape[:2] == (10, 3)
+    requests = [r for r in nginx.requests() if r.path.endswith(".tif")]
+    assert not [r for r in requests if r.range is None or r.range.startswith("bytes=0-")], (
+        "a read must never fetch a header again"
+    )
+    assert all(r.status == 206 for r in requests)
+    assert len({r.path for r in requests}) == 30  # every file read ...
+    assert len(requests) <= planned_groups  # ... in no more requests than planned groups
