@@ -36,15 +36,27 @@ VARIANTS: dict[str, tuple[dict[str, Any], float]] = {
     "i16-lzw-p2": ({"dtype": "int16", "compress": "lzw", "predictor": 2, "nodata": -9999}, 0),
     "u32-zstd": ({"dtype": "uint32", "compress": "zstd"}, 0),
     "i32-packbits": ({"dtype": "int32", "compress": "packbits"}, 0),
-    "f32-deflate-p3": ({"dtype": "float32", "compress": "deflate", "predictor": 3,
-                        "nodata": float("nan")}, 0),
+    "f32-deflate-p3": (
+        {"dtype": "float32", "compress": "deflate", "predictor": 3, "nodata": float("nan")},
+        0,
+    ),
     "f64-lzma": ({"dtype": "float64", "compress": "lzma", "nodata": -1.0}, 0),
     "f32-lerc": ({"dtype": "float32", "compress": "lerc"}, 0),
     "f32-lerc-zstd": ({"dtype": "float32", "compress": "lerc_zstd"}, 0),
-    "u16-big-endian-p2": ({"dtype": "uint16", "compress": "deflate", "predictor": 2,
-                           "big_endian": True}, 0),
-    "f32-big-endian-p3": ({"dtype": "float32", "compress": "zstd", "predictor": 3,
-                           "big_endian": True, "nodata": None}, 0),
+    "u16-big-endian-p2": (
+        {"dtype": "uint16", "compress": "deflate", "predictor": 2, "big_endian": True},
+        0,
+    ),
+    "f32-big-endian-p3": (
+        {
+            "dtype": "float32",
+            "compress": "zstd",
+            "predictor": 3,
+            "big_endian": True,
+            "nodata": None,
+        },
+        0,
+    ),
     "u16-tile256": ({"dtype": "uint16", "compress": "deflate", "blocksize": 256}, 0),
     "u16-tile512": ({"dtype": "uint16", "compress": "zstd", "blocksize": 512}, 0),
     "u16-stripped": ({"dtype": "uint16", "compress": "deflate", "tiled": False}, 0),
@@ -52,12 +64,24 @@ VARIANTS: dict[str, tuple[dict[str, Any], float]] = {
     "u16-bigtiff": ({"dtype": "uint16", "compress": "deflate", "bigtiff": True}, 0),
 }
 MULTI: dict[str, tuple[dict[str, Any], float]] = {
-    "rgb-chunky-deflate": ({"dtype": "uint8", "count": 3, "compress": "deflate",
-                            "interleave": "pixel"}, 0),
-    "rgb-planar-lzw-p2": ({"dtype": "uint16", "count": 3, "compress": "lzw", "predictor": 2,
-                           "interleave": "band"}, 0),
-    "rgb-webp-lossless": ({"dtype": "uint8", "count": 3, "compress": "webp", "nodata": None,
-                           "extra_creation_options": {"WEBP_LOSSLESS": "TRUE"}}, 0),
+    "rgb-chunky-deflate": (
+        {"dtype": "uint8", "count": 3, "compress": "deflate", "interleave": "pixel"},
+        0,
+    ),
+    "rgb-planar-lzw-p2": (
+        {"dtype": "uint16", "count": 3, "compress": "lzw", "predictor": 2, "interleave": "band"},
+        0,
+    ),
+    "rgb-webp-lossless": (
+        {
+            "dtype": "uint8",
+            "count": 3,
+            "compress": "webp",
+            "nodata": None,
+            "extra_creation_options": {"WEBP_LOSSLESS": "TRUE"},
+        },
+        0,
+    ),
     "rgb-jpeg-ycbcr": ({"dtype": "uint8", "count": 3, "compress": "jpeg", "nodata": None}, 32),
 }
 
@@ -71,19 +95,24 @@ AOIS = {  # in pixel coordinates of the image (col, row), turned into map coordi
 
 
 def to_map(geom: shapely.Geometry) -> shapely.Geometry:
-    return shapely.transform(geom, lambda xy: np.column_stack(
-        [ORIGIN[0] + xy[:, 0] * RES, ORIGIN[1] - xy[:, 1] * RES]
-    ))
+    return shapely.transform(
+        geom, lambda xy: np.column_stack([ORIGIN[0] + xy[:, 0] * RES, ORIGIN[1] - xy[:, 1] * RES])
+    )
 
 
 def _item(name: str, path: Path) -> dict[str, Any]:
     to_lonlat = Transformer.from_crs("EPSG:32610", "EPSG:4326", always_xy=True)
-    box = list(to_lonlat.transform_bounds(
-        ORIGIN[0], ORIGIN[1] - HEIGHT * RES, ORIGIN[0] + WIDTH * RES, ORIGIN[1]
-    ))
+    box = list(
+        to_lonlat.transform_bounds(
+            ORIGIN[0], ORIGIN[1] - HEIGHT * RES, ORIGIN[0] + WIDTH * RES, ORIGIN[1]
+        )
+    )
     return {
-        "type": "Feature", "stac_version": "1.0.0", "id": name,
-        "geometry": shapely.geometry.mapping(shapely.box(*box)), "bbox": box,
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": name,
+        "geometry": shapely.geometry.mapping(shapely.box(*box)),
+        "bbox": box,
         "properties": {"datetime": "2024-05-01T00:00:00Z"},
         "assets": {"data": {"href": str(path), "type": "image/tiff; application=geotiff"}},
         "links": [],
@@ -93,15 +122,26 @@ def _item(name: str, path: Path) -> dict[str, Any]:
 def _catalog(root: Path, variants: dict[str, tuple[dict[str, Any], float]]) -> Path:
     items = []
     for name, (args, _tol) in variants.items():
-        kwargs = {"width": WIDTH, "height": HEIGHT, "blocksize": 128,
-                  "transform": (RES, 0.0, ORIGIN[0], 0.0, -RES, ORIGIN[1]),
-                  "crs": "EPSG:32610", "overview_levels": (2,), **args}
+        kwargs = {
+            "width": WIDTH,
+            "height": HEIGHT,
+            "blocksize": 128,
+            "transform": (RES, 0.0, ORIGIN[0], 0.0, -RES, ORIGIN[1]),
+            "crs": "EPSG:32610",
+            "overview_levels": (2,),
+            **args,
+        }
         items.append(_item(name, write_cog(root / f"{name}.tif", **kwargs)))
     collection = {
-        "type": "Collection", "stac_version": "1.0.0", "id": "variants", "description": "x",
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": "variants",
+        "description": "x",
         "license": "proprietary",
-        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
-                   "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}},
+        "extent": {
+            "spatial": {"bbox": [[-180, -90, 180, 90]]},
+            "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]},
+        },
         "links": [{"rel": "item", "href": f"./{it['id']}.json"} for it in items],
     }
     for it in items:
@@ -114,8 +154,12 @@ def _catalog(root: Path, variants: dict[str, tuple[dict[str, Any], float]]) -> P
 def single(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
     root = tmp_path_factory.mktemp("variants")
     return rasteret.build_from_stac(
-        name="variants", stac_api=str(_catalog(root, VARIANTS)), collection="variants",
-        band_map={"v": "data"}, static_catalog=True, workspace_dir=root / "ws",
+        name="variants",
+        stac_api=str(_catalog(root, VARIANTS)),
+        collection="variants",
+        band_map={"v": "data"},
+        static_catalog=True,
+        workspace_dir=root / "ws",
     )
 
 
@@ -123,9 +167,12 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
 def multi(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
     root = tmp_path_factory.mktemp("multi")
     return rasteret.build_from_stac(
-        name="multi", stac_api=str(_catalog(root, MULTI)), collection="variants",
+        name="multi",
+        stac_api=str(_catalog(root, MULTI)),
+        collection="variants",
         band_map={"r": "data", "g": "data", "b": "data"},
-        band_index_map={"r": 0, "g": 1, "b": 2}, static_catalog=True,
+        band_index_map={"r": 0, "g": 1, "b": 2},
+        static_catalog=True,
         workspace_dir=root / "ws",
     )
 
@@ -139,7 +186,9 @@ def oracle(path: str, aoi: shapely.Geometry, *, all_touched: bool, band: int) ->
             fill = 0
         arr = src.read(band, window=win, boundless=True, fill_value=fill)
         outside = rasterio.features.geometry_mask(
-            [aoi], transform=src.window_transform(win), out_shape=arr.shape,
+            [aoi],
+            transform=src.window_transform(win),
+            out_shape=arr.shape,
             all_touched=all_touched,
         )
         arr[outside] = fill
