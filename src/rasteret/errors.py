@@ -101,3 +101,7 @@ class PartialBuildWarning(RasteretWarning):
 
 class UnsupportedReadError(RasteretError, NotImplementedError):
     """A read asks for something this version cannot do yet (named in the message)."""
+
+
+class MixedGridWarning(RasteretWarning):
+    """Scenes of one read are on several CRSs or resolutions; one was chosen for all."""

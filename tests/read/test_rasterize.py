@@ -181,6 +181,41 @@ def test_mask_tie_rules(pixel_wkt: str, transform: Affine) -> None:
         _assert_equal(_to_world(geom, transform), transform)
 
 
+# Random cases that once differed from GDAL: sloped edges leaving the raster through
+# its top or bottom exactly at a pixel corner (GDAL clips its line walk there).
+@pytest.mark.parametrize(
+    ("transform", "wkt"),
+    [
+        (
+            Affine(-10, 0, 500000, 0, -5, 4100000),
+            "POLYGON ((499835 4099987.5, 499835 4099990, 499840 4100000, 499840 4100002.5, "
+            "499805 4100007.5, 499805 4100002.5, 499835 4099987.5))",
+        ),
+        (
+            Affine(-1, 0, 500000, 0, 1, 0),
+            "POLYGON ((499972.5 6.5, 499971.5 10.5, 499980.5 12.5, 499983.5 11.5, "
+            "499982.5 7.5, 499983.5 6.5, 499982.5 3.5, 499976.5 -2.5, 499974.5 -1.5, "
+            "499975.5 1.5, 499971.5 0.5, 499972.5 6.5))",
+        ),
+        (
+            Affine(0.25, 0, 0, 0, -0.25, 7.89),
+            "POLYGON ((5.75 7.64, 5.75 7.89, 6.25 8.14, 5 8.39, 5 9.64, 3.5 8.39, 3 8.39, "
+            "3.25 8.14, 3.25 8.14, 3.75 7.14, 5 7.14, 5.75 7.64))",
+        ),
+        (
+            Affine(1, 0, 500000, 0, -1, 4100000),
+            "POLYGON ((500021.5 4099999.5, 500026 4100003.5, 500024 4100000, 500021.5 4099999.5))",
+        ),
+        (
+            Affine(1, 0, -180, 0, -0.5, 0),
+            "POLYGON ((-152.5 -12.75, -153.5 -10.25, -153.5 -12.75, -152.5 -12.75))",
+        ),
+    ],
+)
+def test_mask_regressions(transform: Affine, wkt: str) -> None:
+    _assert_equal(shapely.from_wkt(wkt), transform)
+
+
 def test_invert_and_burn_agree() -> None:
     geom = shapely.box(2.3, 3.1, 9.7, 8.8)
     mask = geometry_mask(geom, transform=SOUTH_UP, shape=(HEIGHT, WIDTH))

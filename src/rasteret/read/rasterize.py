@@ -23,14 +23,22 @@ with the fill above):
     cell that contains the start of each step (``floor`` of both coordinates), so a
     point exactly on a pixel boundary belongs to the pixel right of / below it. Edges
     that are nearly vertical (same column, or ``|dx| < 0.01``) burn one column,
-    ``floor(x_right)``, over rows ``floor(ymin) .. floor(ymax)``; nearly horizontal
+    ``floor(x_right)``, from ``floor(ymin)`` to the row before ``ymax`` when ``ymax``
+    is within ``1e-4`` px of a boundary, else to ``floor(ymax)``; nearly horizontal
     ones likewise burn one row. An axis-parallel edge whose two ends both lie within
     ``1e-4`` px of a pixel boundary burns nothing ("intersect only"), which is why a
-    box exactly on pixel edges does not grow by a row and a column.
+    box exactly on pixel edges does not grow by a row and a column. Sloped edges take
+    a closed form (start cell, then the cell entered at each boundary crossing); the
+    few whose crossings are float ties (through a pixel corner, or ending on a
+    boundary) are walked step by step with GDAL's own arithmetic, because there its
+    accumulated rounding decides.
 
 Multipolygons and geometry collections are burnt part by part (rasterio splits them),
 so overlapping parts union rather than cancel. Every step is vectorised over edges and
-crossings; the only per-pixel work is one cumulative sum over the AOI's bounding box.
+crossings; the only per-pixel work is one cumulative XOR over the AOI's bounding box.
+
+Verified against rasterio 1.4.4 / GDAL 3.10.3 on random polygons (tests/read); the tie
+rules above were learnt by comparison, as GDAL documents none of them.
 """
 
 from __future__ import annotations
@@ -486,16 +494,19 @@ def _walk_like_gdal(  # noqa: PLR0917  (mirrors GDAL's C signature)
     if x < 0.0:
         y += (0.0 - x) * slope
         x = 0.0
-    # GDAL also moves the end to where the edge leaves the raster's rows; cells past
-    # that are out of range anyway, and keeping the end (as GDAL's arithmetic
-    # effectively does, by comparison) keeps a corner cell it burns there.
+    # Where the edge leaves the raster's rows GDAL moves the end back to that crossing
+    # when the edge leaves through the top, but (by comparison with GDAL) not through
+    # the bottom: a corner cell on the last row is burnt there.
     if y_end > y:
         if y < 0.0:
             x += (0.0 - y) / slope
             y = 0.0
-    elif y >= height:
-        x += (height - y) / slope
-        y = float(height)
+    else:
+        if y >= height:
+            x += (height - y) / slope
+            y = float(height)
+        if y_end < 0.0:
+            x_end -= (y_end - 0.0) / slope
     while 0.0 <= x < x_end:
         col = math.floor(x)
         row = math.floor(y)
