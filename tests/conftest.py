@@ -22,14 +22,16 @@ that names this session's server port is always regenerated.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from rasteret_sandbox.catalog import SampleCatalog, build_sample_catalog
+from rasteret import Collection, build_from_stac
+from rasteret_sandbox.catalog import JAN_MAR, SF_BBOX, SampleCatalog, build_sample_catalog
 from rasteret_sandbox.servers import MotoS3Server, NginxServer, RangeServer, StacApiServer
 
 
@@ -101,6 +103,29 @@ def stac_api(
         server.load_collections(sample_catalog.collections.values())
         server.load_items(sample_catalog.all_items())
         yield server
+
+
+@pytest.fixture(scope="session")
+def s2_sf(stac_api: StacApiServer, tmp_path_factory: pytest.TempPathFactory) -> Collection:
+    """The Sentinel-2 collection of the reference page's first example, built once."""
+    return build_from_stac(
+        name="s2-sf",
+        stac_api=stac_api.url,
+        collection="sentinel-2-l2a",
+        bbox=SF_BBOX,
+        date_range=JAN_MAR,
+        workspace_dir=tmp_path_factory.mktemp("ws-s2-sf"),
+    )
+
+
+@pytest.fixture(scope="session")
+def local_file(sample_root: Path) -> Callable[[str], Path]:
+    """Map an href served by the sandbox (nginx or range server) to its file on disk."""
+
+    def path_of(href: str) -> Path:
+        return sample_root / re.sub(r"^https?://[^/]+/", "", href)
+
+    return path_of
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import shapely
 import shapely.geometry
 from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 
 from rasteret.errors import (
     BandMappingError,
@@ -42,7 +43,7 @@ from rasteret.progress import ProgressBar
 from rasteret.read.geometry import normalize_geometries, normalize_points
 from rasteret.read.grid import transform_geometry
 from rasteret.read.points import sample_points_async
-from rasteret.read.reader import ArrayResult, read_aoi_async
+from rasteret.read.reader import ArrayResult, prepare_aoi_read, read_aois_async
 from rasteret.read.sources import scene_sources
 from rasteret.tiff.types import TiffHeader
 
@@ -422,6 +423,10 @@ class Collection:
         fill_value: float | None = None,
         crs: Any = None,
         overview: int | None = None,
+        target_crs: Any = None,
+        resolution: float | tuple[float, float] | None = None,
+        resampling: str = "nearest",
+        apply_scale: bool = False,
         max_concurrent: int = 50,
         backend: StorageBackend | None = None,
     ) -> ArrayResult | list[ArrayResult]:
@@ -433,37 +438,45 @@ class Collection:
         if not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise InvalidInputError("max_concurrent", max_concurrent, "must be an integer >= 1")
         aois = normalize_geometries(geometries, crs=crs)
+        dst_crs = _parse_crs("target_crs", target_crs)
+        res = _parse_resolution(resolution)
         store = self._storage(backend)
-        results: list[ArrayResult] = []
         wgs84 = CRS.from_epsg(4326)
-        for geom in aois.geometries:
-            footprint_query = transform_geometry(geom, aois.crs, wgs84)
-            rows = self._table.filter(_intersecting(self._table, [footprint_query]))
-            if rows.num_rows == 0:
-                raise InvalidInputError(
-                    "geometries",
-                    shapely.to_wkt(geom, rounding_precision=6),
-                    f"intersects none of the {len(self)} scenes of collection {self.name!r}",
-                )
-            scenes = scene_sources(rows, band_list, cloud_config=self._manifest.cloud_config)
-            with ProgressBar(f"{self.name}: reading", unit="tile") as bar:
-                result = await read_aoi_async(
-                    scenes,
-                    geom,
-                    aois.crs,
-                    band_list,
-                    store,
-                    all_touched=all_touched,
-                    fill_value=fill_value,
-                    max_concurrent=max_concurrent,
-                    overview=overview,
-                    on_tile=lambda: bar.update(1),
-                )
-            if single_band:
-                result = dataclasses.replace(
-                    result, data=result.data[:, 0], valid=result.valid[:, 0]
-                )
-            results.append(result)
+        queries = [transform_geometry(g, aois.crs, wgs84) for g in aois.geometries]
+        # one scene list for every AOI (the scenes any AOI touches), so results stack
+        rows = self._table.filter(_intersecting(self._table, queries))
+        if rows.num_rows == 0:
+            raise InvalidInputError(
+                "geometries",
+                "; ".join(shapely.to_wkt(g, rounding_precision=6) for g in aois.geometries),
+                f"intersects none of the {len(self)} scenes of collection {self.name!r}",
+            )
+        scenes = scene_sources(rows, band_list, cloud_config=self._manifest.cloud_config)
+        prepared = [
+            prepare_aoi_read(
+                scenes,
+                geom,
+                aois.crs,
+                band_list,
+                all_touched=all_touched,
+                fill_value=fill_value,
+                overview=overview,
+                target_crs=dst_crs,
+                resolution=res,
+                resampling=resampling,
+                apply_scale=apply_scale,
+            )
+            for geom in aois.geometries
+        ]
+        total = sum(len(p.plan.jobs) for p in prepared)
+        with ProgressBar(f"{self.name}: reading", unit="tile", total=total) as bar:
+            results = await read_aois_async(
+                prepared, store, max_concurrent=max_concurrent, on_tile=lambda: bar.update(1)
+            )
+        if single_band:
+            results = [
+                dataclasses.replace(r, data=r.data[:, 0], valid=r.valid[:, 0]) for r in results
+            ]
         return results[0] if len(results) == 1 else results
 
     def get_numpy(
@@ -475,6 +488,10 @@ class Collection:
         fill_value: float | None = None,
         crs: Any = None,
         overview: int | None = None,
+        target_crs: Any = None,
+        resolution: float | tuple[float, float] | None = None,
+        resampling: str = "nearest",
+        apply_scale: bool = False,
         max_concurrent: int = 50,
         backend: StorageBackend | None = None,
     ) -> ArrayResult | list[ArrayResult]:
@@ -495,6 +512,15 @@ class Collection:
             crs: CRS of ``geometries`` when they do not carry one (default EPSG:4326).
             overview: Read this overview level (0 = first reduced level) instead of the
                 full resolution; the window and mask are computed on that level's grid.
+            target_crs: CRS of the output grid when scenes differ (default: the most
+                common among the scenes, with a ``MixedGridWarning``).
+            resolution: Output pixel size in ``target_crs`` units, one number or
+                ``(xres, yres)`` (default: the most common, with a warning).
+            resampling: ``"nearest"`` (default; right for integer and categorical data),
+                ``"bilinear"`` or ``"cubic"``, for scenes that are not on the output grid.
+            apply_scale: Return physical values ``raw * scale + offset`` (float, NaN
+                where not valid), with scale/offset from the file's GDAL metadata, else
+                the item's ``raster:bands``.
             max_concurrent: Most range requests in flight.
             backend: A :class:`~rasteret.StorageBackend` to read with (e.g. credentials).
 
@@ -510,10 +536,66 @@ class Collection:
                 fill_value=fill_value,
                 crs=crs,
                 overview=overview,
+                target_crs=target_crs,
+                resolution=resolution,
+                resampling=resampling,
+                apply_scale=apply_scale,
                 max_concurrent=max_concurrent,
                 backend=backend,
             )
         )
+
+    async def get_xarray_async(
+        self, geometries: Any, bands: str | Sequence[str], **options: Any
+    ) -> Any:
+        """Async twin of :meth:`get_xarray`."""
+        from rasteret.adapters.xarray import to_dataset  # noqa: PLC0415 - xarray is optional
+
+        band_list = [bands] if isinstance(bands, str) else list(bands)
+        result = await self.get_numpy_async(geometries, band_list, **options)
+        results = result if isinstance(result, list) else [result]
+        clouds = dict(
+            zip(
+                self._table.column(schema.ID).to_pylist(),
+                self._table.column(schema.CLOUD_COVER).to_pylist(),
+                strict=True,
+            )
+        )
+        props = {"eo:cloud_cover": [clouds.get(i) for i in results[0].ids]}
+        return to_dataset(result, scene_properties=props)
+
+    def get_xarray(self, geometries: Any, bands: str | Sequence[str], **options: Any) -> Any:
+        """Read like :meth:`get_numpy` and return an ``xarray.Dataset``.
+
+        One variable per band with dims ``(time, y, x)`` (a leading ``geometry`` dim for
+        several AOIs of one shape), native dtype, ``_FillValue``, a ``<band>_valid``
+        mask, scene ids and ``eo:cloud_cover`` along ``time``, and a CF ``spatial_ref``
+        that rioxarray and odc-geo read. ``options`` are those of :meth:`get_numpy`.
+        """
+        return run_sync(self.get_xarray_async(geometries, bands, **options))
+
+    async def get_gdf_async(
+        self, geometries: Any, bands: str | Sequence[str], **options: Any
+    ) -> Any:
+        """Async twin of :meth:`get_gdf`."""
+        from rasteret.adapters.geopandas import to_geodataframe  # noqa: PLC0415 - optional dep
+
+        aois = normalize_geometries(geometries, crs=options.get("crs"))
+        band_list = [bands] if isinstance(bands, str) else list(bands)
+        result = await self.get_numpy_async(
+            list(aois.geometries), band_list, **{**options, "crs": aois.crs}
+        )
+        results = result if isinstance(result, list) else [result]
+        return to_geodataframe(results, list(aois.geometries), aois.crs, attributes=aois.attributes)
+
+    def get_gdf(self, geometries: Any, bands: str | Sequence[str], **options: Any) -> Any:
+        """Read like :meth:`get_numpy` and return a GeoDataFrame, a row per scene x AOI.
+
+        The AOIs' own columns (plot ids, labels) are kept; each band column holds that
+        AOI's pixels as a 2-D array, with ``<band>_valid``, ``transform`` and ``crs``
+        to georeference them. ``options`` are those of :meth:`get_numpy`.
+        """
+        return run_sync(self.get_gdf_async(geometries, bands, **options))
 
     async def sample_points_async(
         self,
@@ -645,6 +727,30 @@ class Collection:
         if self._path is not None:
             lines.append(f"  source: {self._path}")
         return "\n".join(lines) + ">"
+
+
+def _parse_crs(parameter: str, value: Any) -> CRS | None:
+    if value is None:
+        return None
+    try:
+        return CRS.from_user_input(value)
+    except (CRSError, TypeError) as err:
+        raise InvalidInputError(
+            parameter, value, f"is not a CRS pyproj understands: {err}"
+        ) from err
+
+
+def _parse_resolution(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    pair = (value, value) if isinstance(value, int | float) else value
+    try:
+        xres, yres = (float(v) for v in pair)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError("resolution", value, "expected a number or (xres, yres)") from err
+    if not (xres > 0 and yres > 0 and np.isfinite(xres) and np.isfinite(yres)):
+        raise InvalidInputError("resolution", value, "must be positive and finite")
+    return xres, yres
 
 
 def _is_path_like(value: str | Path) -> bool:

@@ -36,11 +36,6 @@ SPEC_URLS = (
 )
 
 
-def local_path(sample_root: Path, href: str) -> Path:
-    """The file behind an nginx href (the sample catalog serves ``sample_root``)."""
-    return sample_root / re.sub(r"^https?://[^/]+/", "", href)
-
-
 def expected_ids(
     items: list[dict[str, Any]],
     bbox: tuple[float, ...],
@@ -131,29 +126,17 @@ def test_spec_examples_run_unchanged(
 # --- what the index holds ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s2(stac_api: StacApiServer, tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
-    return rasteret.build_from_stac(
-        name="s2",
-        stac_api=stac_api.url,
-        collection="sentinel-2-l2a",
-        bbox=cat.SF_BBOX,
-        date_range=cat.JAN_MAR,
-        workspace_dir=tmp_path_factory.mktemp("ws"),
-    )
-
-
 def test_scene_ids_equal_independent_search(
-    s2: rasteret.Collection, sample_catalog: SampleCatalog
+    s2_sf: rasteret.Collection, sample_catalog: SampleCatalog
 ) -> None:
-    ids = {scene.id for scene in s2}
+    ids = {scene.id for scene in s2_sf}
     assert ids == expected_ids(sample_catalog.items["sentinel-2-l2a"], cat.SF_BBOX, *cat.JAN_MAR)
     assert len(ids) == cat.SF_JAN_MAR_COUNT
 
 
-def test_layouts_equal_tifffile_and_rasterio(s2: rasteret.Collection, sample_root: Path) -> None:
-    table = s2.to_table()
-    assert s2.bands == (
+def test_layouts_equal_tifffile_and_rasterio(s2_sf: rasteret.Collection, local_file: Any) -> None:
+    table = s2_sf.to_table()
+    assert s2_sf.bands == (
         "B01",
         "B02",
         "B03",
@@ -170,9 +153,9 @@ def test_layouts_equal_tifffile_and_rasterio(s2: rasteret.Collection, sample_roo
     )
     for code in ("B02", "B05", "B01", "SCL"):
         hrefs = table.column(schema.band_column(code)).combine_chunks().field("href").to_pylist()
-        for header, href in zip(s2.headers(code), hrefs, strict=True):
+        for header, href in zip(s2_sf.headers(code), hrefs, strict=True):
             assert header is not None
-            assert_layout_matches_file(header, local_path(sample_root, href))
+            assert_layout_matches_file(header, local_file(href))
 
 
 def test_one_request_per_cog_counted_by_nginx(
@@ -197,19 +180,19 @@ def test_one_request_per_cog_counted_by_nginx(
     assert not [r for r in nginx.requests() if not r.path.endswith(".tif") and "/data/" in r.path]
 
 
-def test_geoparquet_opens_in_geopandas_and_duckdb(s2: rasteret.Collection) -> None:
-    assert s2.path is not None
-    gdf = geopandas.read_parquet(s2.path)
-    assert len(gdf) == len(s2) and gdf.crs.to_string() == "OGC:CRS84"
+def test_geoparquet_opens_in_geopandas_and_duckdb(s2_sf: rasteret.Collection) -> None:
+    assert s2_sf.path is not None
+    gdf = geopandas.read_parquet(s2_sf.path)
+    assert len(gdf) == len(s2_sf) and gdf.crs.to_string() == "OGC:CRS84"
     con = duckdb.connect()
     con.load_extension("spatial")
     n = con.execute(
         "SELECT count(*) FROM read_parquet(?) WHERE ST_Intersects(geometry, "
         'ST_MakeEnvelope(-122.5, 37.5, -122.0, 38.0)) AND "eo:cloud_cover" < 10',
-        [str(s2.path)],
+        [str(s2_sf.path)],
     ).fetchone()
     assert n == (cat.SF_JAN_MAR_LOW_CLOUD_COUNT,)
-    meta = pq.read_metadata(s2.path).metadata
+    meta = pq.read_metadata(s2_sf.path).metadata
     geo = json.loads(meta[b"geo"])
     assert geo["version"] == "1.1.0" and geo["columns"]["geometry"]["covering"]["bbox"]
     assert json.loads(meta[b"rasteret"])["schema_version"] == schema.SCHEMA_VERSION
@@ -345,7 +328,7 @@ def test_bands_on_one_asset_without_index_fail_before_headers(
 
 
 def test_real_planetary_computer_landsat_items(
-    stac_api: StacApiServer, sample_catalog: SampleCatalog, sample_root: Path, tmp_path: Path
+    stac_api: StacApiServer, sample_catalog: SampleCatalog, local_file: Any, tmp_path: Path
 ) -> None:
     bbox = (3.0, 50.0, 12.0, 56.0)
     coll = rasteret.build_from_stac(
@@ -362,7 +345,7 @@ def test_real_planetary_computer_landsat_items(
     table = coll.to_table()
     hrefs = table.column(schema.band_column("red")).combine_chunks().field("href").to_pylist()
     for header, href in list(zip(coll.headers("red"), hrefs, strict=True))[:5]:
-        assert_layout_matches_file(header, local_path(sample_root, href))
+        assert_layout_matches_file(header, local_file(href))
 
 
 # --- failures, concurrency, static catalogs --------------------------------------------------

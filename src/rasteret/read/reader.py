@@ -11,7 +11,10 @@ the caller's ``fill_value``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +26,12 @@ import shapely
 from affine import Affine
 from pyproj import CRS
 
-from rasteret.errors import InvalidInputError, UnsupportedReadError
+from rasteret.errors import InvalidInputError, MixedGridWarning, UnsupportedReadError
 from rasteret.io import StorageBackend
 from rasteret.read.engine import execute_plan
 from rasteret.read.grid import (
     Window,
+    aligned_grid,
     geometry_window,
     is_aligned,
     offset_in,
@@ -35,6 +39,7 @@ from rasteret.read.grid import (
 )
 from rasteret.read.plan import ReadPlan, plan_window
 from rasteret.read.rasterize import geometry_mask
+from rasteret.read.warp import Resampling, WarpPlan, apply_warp, plan_warp
 from rasteret.tiff.types import IfdLayout, TiffHeader
 
 
@@ -48,6 +53,10 @@ class BandSource:
     """The indexed layout."""
     sample: int
     """0-based sample of the band within the asset."""
+    scale: float | None = None
+    """Scale to physical values (GDAL_METADATA, else the item's ``raster:bands``)."""
+    offset: float | None = None
+    """Offset to physical values, same sources as ``scale``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +113,23 @@ def transform_of_header(header: TiffHeader) -> Affine:
     return Affine(*header.geo.transform)
 
 
+def overview_for_resolution(header: TiffHeader, resolution: tuple[float, float]) -> int | None:
+    """The overview level to read for an output of ``resolution`` (None: full resolution).
+
+    The coarsest level still at least as fine as asked: nothing finer than needed is
+    fetched, and no detail the output could show is lost.
+    """
+    base = transform_of_header(header)
+    native = max(abs(base.a), abs(base.e))
+    wanted = min(resolution)
+    full = header.full
+    best: int | None = None
+    for k, ifd in enumerate(header.overviews):
+        if native * full.width / ifd.width <= wanted * (1 + 1e-9):
+            best = k
+    return best
+
+
 def level_of(header: TiffHeader, overview: int | None, where: str) -> tuple[IfdLayout, Affine]:
     """The IFD to read and its transform: full resolution, or overview ``overview``.
 
@@ -138,65 +164,176 @@ def _fill_for(dtype: np.dtype[Any], nodata: float | None, fill_value: float | No
     return value
 
 
-async def read_aoi_async(
+@dataclass(frozen=True, kw_only=True)
+class PreparedRead:
+    """A planned AOI read: tiles to fetch into canvases, then ``finish`` for the result."""
+
+    plan: ReadPlan
+    """Tiles and pastes, targets indexing ``canvases``."""
+    canvases: list[npt.NDArray[Any]]
+    """Arrays the pastes write into (views of the result, or warp sources)."""
+    finish: Callable[[], ArrayResult]
+    """Warps, masks and wraps the canvases once every tile is pasted."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Grid:
+    """The output grid of one read and how it was chosen."""
+
+    crs: CRS
+    transform: Affine
+    height: int
+    width: int
+
+
+def _most_common(values: Sequence[Any]) -> Any:
+    counts = Counter(values)
+    return max(counts, key=lambda v: (counts[v], -values.index(v)))
+
+
+def _choose_grid(
+    present: Sequence[tuple[int, int, BandSource, int | None]],
+    aoi_in: shapely.Geometry,
+    aoi_crs: CRS,
+    *,
+    target_crs: CRS | None,
+    resolution: tuple[float, float] | None,
+) -> tuple[_Grid, shapely.Geometry]:
+    """Pick the output grid: the scenes' own when they share one, else the common one.
+
+    With scenes on one grid (and nothing asked for), the AOI window is what
+    ``geometry_window`` gives on that grid: no resampling at all. Otherwise the target
+    CRS and resolution are the caller's, or the most common among the scenes (with a
+    warning naming the alternatives), and the grid is anchored on a scene that lies
+    on it, so scenes already on that grid are still read without resampling.
+    """
+    crss = [crs_of_header(s.header, s.url) for _, _, s, _ in present]
+    levels = [level_of(s.header, lvl, s.url)[1] for _, _, s, lvl in present]
+    keys = [c.to_wkt() for c in crss]
+    dst_crs = target_crs
+    if dst_crs is None:
+        dst_crs = CRS.from_wkt(_most_common(keys))
+        if len(set(keys)) > 1:
+            names = sorted({c.to_string() for c in crss})
+            warnings.warn(
+                f"the scenes are in {len(names)} CRSs ({', '.join(names)}); reading onto "
+                f"{dst_crs.to_string()}, the most common; pass target_crs= to choose",
+                MixedGridWarning,
+                stacklevel=4,
+            )
+    in_dst = [
+        t for t, c in zip(levels, crss, strict=True) if c == dst_crs and t.b == 0 and t.d == 0
+    ]
+    res = resolution
+    if res is None:
+        candidates = [(abs(t.a), abs(t.e)) for t in in_dst] or [
+            (abs(t.a), abs(t.e)) for t in levels
+        ]
+        res = _most_common(candidates)
+        if len(set(candidates)) > 1:
+            warnings.warn(
+                f"the scenes/bands have {len(set(candidates))} resolutions "
+                f"({sorted(set(candidates))}); reading at {res}, the most common; pass "
+                "resolution= to choose",
+                MixedGridWarning,
+                stacklevel=4,
+            )
+    anchor = next(
+        (t for t in in_dst if math.isclose(abs(t.a), res[0]) and math.isclose(abs(t.e), res[1])),
+        None,
+    )
+    aoi = transform_geometry(aoi_in, aoi_crs, dst_crs)
+    if anchor is not None:
+        win = geometry_window(aoi, anchor)
+        transform = anchor @ Affine.translation(win.col_off, win.row_off)
+        return _Grid(crs=dst_crs, transform=transform, height=win.height, width=win.width), aoi
+    grid = aligned_grid(shapely.bounds(aoi).tolist(), res, dst_crs)
+    return (
+        _Grid(crs=dst_crs, transform=grid.transform, height=grid.height, width=grid.width),
+        aoi,
+    )
+
+
+def _scaled(
+    data: npt.NDArray[Any],
+    valid: npt.NDArray[np.bool_],
+    present: Sequence[tuple[int, int, BandSource, int | None]],
+) -> npt.NDArray[Any]:
+    """``raw * scale + offset`` per scene and band (1 and 0 where none is declared)."""
+    out_dtype = np.float64 if data.dtype.itemsize >= 8 else np.float32
+    out = data.astype(out_dtype)
+    for n, c, src, _ in present:
+        scale = 1.0 if src.scale is None else src.scale
+        offset = 0.0 if src.offset is None else src.offset
+        out[n, c] = out[n, c] * out_dtype(scale) + out_dtype(offset)
+    out[~valid] = np.nan
+    return out
+
+
+def prepare_aoi_read(
     scenes: Sequence[SceneSource],
     geometry: shapely.Geometry,
     geometry_crs: CRS,
     bands: Sequence[str],
-    backend: StorageBackend,
     *,
     all_touched: bool = False,
     fill_value: float | None = None,
-    max_concurrent: int = 50,
     overview: int | None = None,
-    on_tile: Callable[[], None] | None = None,
-) -> ArrayResult:
-    """Read ``bands`` of ``scenes`` inside ``geometry`` onto the scenes' common grid.
+    target_crs: CRS | None = None,
+    resolution: tuple[float, float] | None = None,
+    resampling: str = "nearest",
+    apply_scale: bool = False,
+) -> PreparedRead:
+    """Plan reading ``bands`` of ``scenes`` inside ``geometry`` onto one output grid.
 
-    ``overview`` reads overview level ``overview`` (0 = the first reduced level)
-    instead of the full resolution.
-
-    Raises:
-        UnsupportedReadError: Scenes or bands on different grids (CRS, resolution or
-            alignment): resampling is not available yet.
+    Scenes on the output grid are read window for window (no resampling); others are
+    warped onto it with ``resampling`` (nearest by default, right for integer and
+    categorical data). ``overview`` reads overview level ``overview`` (0 = the first
+    reduced level) instead of the full resolution; without it, a coarser
+    ``resolution`` reads from the coarsest overview still at least as fine.
+    ``apply_scale`` returns physical values ``raw * scale + offset`` as floats (NaN
+    where not valid) instead of the native dtype.
     """
+    try:
+        method = Resampling(str(resampling))
+    except ValueError as err:
+        raise InvalidInputError(
+            "resampling", resampling, f"use one of {[m.value for m in Resampling]}"
+        ) from err
     sources = [
         (n, c, scene.bands.get(band))
         for n, scene in enumerate(scenes)
         for c, band in enumerate(bands)
     ]
-    present = [(n, c, s) for n, c, s in sources if s is not None]
+    present = [
+        (
+            n,
+            c,
+            s,
+            overview
+            if overview is not None or resolution is None
+            else overview_for_resolution(s.header, resolution),
+        )
+        for n, c, s in sources
+        if s is not None
+    ]
     if not present:
         raise InvalidInputError("bands", list(bands), "none of the scenes has these bands indexed")
-    _, _, first = present[0]
-    crs = crs_of_header(first.header, first.url)
-    _, ref = level_of(first.header, overview, first.url)
-    for n, c, src in present:
-        if crs_of_header(src.header, src.url) != crs:
-            raise UnsupportedReadError(
-                f"scene {scenes[n].id!r} band {bands[c]!r} is in another CRS than "
-                f"{scenes[0].id!r}; reading scenes in several CRSs onto one grid "
-                "(reprojection) is not supported yet: subset the collection by CRS"
-            )
-        if not is_aligned(level_of(src.header, overview, src.url)[1], ref):
-            raise UnsupportedReadError(
-                f"scene {scenes[n].id!r} band {bands[c]!r} is not on the pixel grid of "
-                f"{scenes[present[0][0]].id!r} band {bands[present[0][1]]!r} (resolution or "
-                "alignment differ); resampling is not supported yet: read such bands "
-                "in separate calls"
-            )
+    grid, aoi = _choose_grid(
+        present,
+        geometry,
+        geometry_crs,
+        target_crs=target_crs,
+        resolution=resolution,
+    )
+    height, width = grid.height, grid.width
 
-    aoi = transform_geometry(geometry, geometry_crs, crs)
-    win = geometry_window(aoi, ref)
-    height, width = int(win.height), int(win.width)
-    out_transform = ref @ Affine.translation(win.col_off, win.row_off)
-
-    dtypes = [np.dtype(s.header.full.dtype) for _, _, s in present]  # same at every level
+    dtypes = [np.dtype(s.header.full.dtype) for _, _, s, _ in present]  # same at every level
     dtype = np.result_type(*dtypes)
     nodata: list[float | None] = []
     fills: list[float] = []
     for c, _band in enumerate(bands):
-        band_sources = [s for _, cc, s in present if cc == c]
+        band_sources = [s for _, cc, s, _ in present if cc == c]
         nd = band_sources[0].header.nodata if band_sources else None
         nodata.append(nd)
         fills.append(_fill_for(dtype, nd, fill_value))
@@ -207,51 +344,105 @@ async def read_aoi_async(
     covered = np.zeros(data.shape, dtype=bool)
     plan = ReadPlan()
     canvases: list[npt.NDArray[Any]] = []
-    for n, c, src in present:
-        full, level_transform = level_of(src.header, overview, src.url)
-        off = offset_in(level_transform, out_transform)
-        window = Window(col_off=off[0], row_off=off[1], width=width, height=height)
+    warps: list[tuple[int, int, WarpPlan, int, float | None]] = []
+    for n, c, src, lvl in present:
+        ifd, level_transform = level_of(src.header, lvl, src.url)
+        src_crs = crs_of_header(src.header, src.url)
+        if src_crs == grid.crs and is_aligned(level_transform, grid.transform):
+            off = offset_in(level_transform, grid.transform)
+            window = Window(col_off=off[0], row_off=off[1], width=width, height=height)
+            target = len(canvases)
+            canvases.append(data[n, c])
+            r0, c0 = max(0, -off[1]), max(0, -off[0])
+            r1 = min(height, ifd.height - off[1])
+            c1 = min(width, ifd.width - off[0])
+            if r0 < r1 and c0 < c1:
+                covered[n, c, r0:r1, c0:c1] = True
+        else:
+            warp = plan_warp(
+                dst_crs=grid.crs,
+                dst_transform=grid.transform,
+                dst_shape=(height, width),
+                src_crs=src_crs,
+                src_transform=level_transform,
+                src_shape=(ifd.height, ifd.width),
+                resampling=method,
+            )
+            col_off, row_off, w, h = warp.src_window
+            window = Window(col_off=col_off, row_off=row_off, width=w, height=h)
+            target = len(canvases)
+            src_nodata = src.header.nodata
+            canvases.append(np.full((h, w), _fill_for(dtype, src_nodata, None), dtype=dtype))
+            warps.append((n, c, warp, target, src_nodata))
         jobs, pastes = plan_window(
             url=src.url,
-            ifd=full,
+            ifd=ifd,
             byte_order=src.header.byte_order,
             window=window,
             sample=src.sample,
-            target=len(canvases),
+            target=target,
         )
-        canvases.append(data[n, c])
         plan.add(jobs, pastes)
-        r0, c0 = max(0, -off[1]), max(0, -off[0])
-        r1 = min(height, full.height - off[1])
-        c1 = min(width, full.width - off[0])
-        if r0 < r1 and c0 < c1:
-            covered[n, c, r0:r1, c0:c1] = True
 
+    def finish() -> ArrayResult:
+        """Warp, mask and wrap the canvases once the plan has run."""
+        for n, c, warp, target, src_nodata in warps:
+            warped, ok = apply_warp(
+                warp, canvases[target], src_nodata=src_nodata, dst_fill=fills[c]
+            )
+            data[n, c] = warped
+            covered[n, c] = ok
+
+        outside = geometry_mask(
+            [aoi], transform=grid.transform, shape=(height, width), all_touched=all_touched
+        )
+        valid = covered & ~outside[np.newaxis, np.newaxis]
+        for c in range(len(bands)):
+            plane = data[:, c]
+            plane[:, outside] = fills[c]
+            plane[~covered[:, c]] = fills[c]
+            nd = nodata[c]
+            if nd is None:
+                continue
+            if math.isnan(nd):
+                if np.issubdtype(dtype, np.floating):
+                    valid[:, c] &= ~np.isnan(plane)
+            else:
+                valid[:, c] &= plane != nd
+        out, out_fills = data, tuple(fills)
+        if apply_scale:
+            out, out_fills = _scaled(data, valid, present), (math.nan,) * len(bands)
+        return ArrayResult(
+            data=out,
+            valid=valid,
+            ids=tuple(s.id for s in scenes),
+            datetimes=tuple(s.datetime for s in scenes),
+            bands=tuple(bands),
+            transform=grid.transform,
+            crs=grid.crs,
+            fill_values=out_fills,
+            nodata=tuple(nodata),
+        )
+
+    return PreparedRead(plan=plan, canvases=canvases, finish=finish)
+
+
+async def read_aois_async(
+    prepared: Sequence[PreparedRead],
+    backend: StorageBackend,
+    *,
+    max_concurrent: int = 50,
+    on_tile: Callable[[], None] | None = None,
+) -> list[ArrayResult]:
+    """Run several prepared reads as ONE plan, so a tile two AOIs need is fetched once."""
+    plan = ReadPlan()
+    canvases: list[npt.NDArray[Any]] = []
+    for read in prepared:
+        base = len(canvases)
+        canvases.extend(read.canvases)
+        plan.add(
+            read.plan.jobs.values(),
+            (dataclasses.replace(p, target=p.target + base) for p in read.plan.pastes),
+        )
     await execute_plan(plan, canvases, backend, max_concurrent=max_concurrent, on_tile=on_tile)
-
-    outside = geometry_mask(
-        [aoi], transform=out_transform, shape=(height, width), all_touched=all_touched
-    )
-    valid = covered & ~outside[np.newaxis, np.newaxis]
-    for c in range(len(bands)):
-        plane = data[:, c]
-        plane[:, outside] = fills[c]
-        nd = nodata[c]
-        if nd is None:
-            continue
-        if math.isnan(nd):
-            if np.issubdtype(dtype, np.floating):
-                valid[:, c] &= ~np.isnan(plane)
-        else:
-            valid[:, c] &= plane != nd
-    return ArrayResult(
-        data=data,
-        valid=valid,
-        ids=tuple(s.id for s in scenes),
-        datetimes=tuple(s.datetime for s in scenes),
-        bands=tuple(bands),
-        transform=out_transform,
-        crs=crs,
-        fill_values=tuple(fills),
-        nodata=tuple(nodata),
-    )
+    return [read.finish() for read in prepared]

@@ -1,0 +1,142 @@
+"""Scenes in two UTM zones read onto one grid equal rasterio's reproject onto that grid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.features
+import rasterio.warp
+import shapely
+from pyproj import CRS, Transformer
+
+import rasteret
+from rasteret.read.grid import transform_geometry
+from rasteret_sandbox.cogs import write_cog
+
+# a 12 km x 8 km area across the UTM 10 / 11 boundary at -120 degrees
+AREA = (-120.07, 37.90, -119.93, 37.97)
+
+
+def _scene(root: Path, name: str, epsg: int, day: str, res: float) -> dict[str, Any]:
+    to_utm = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+    minx, miny, maxx, maxy = to_utm.transform_bounds(*AREA)
+    x0, y1 = np.floor(minx / res) * res - 200, np.ceil(maxy / res) * res + 200
+    width = int(np.ceil((maxx + 200 - x0) / res))
+    height = int(np.ceil((y1 - (miny - 200)) / res))
+    path = write_cog(
+        root / f"{name}.tif",
+        width=width,
+        height=height,
+        dtype="uint16",
+        crs=f"EPSG:{epsg}",
+        transform=(res, 0.0, x0, 0.0, -res, y1),
+        blocksize=256,
+        predictor=2,
+        seed=epsg,
+    )
+    to_ll = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
+    bbox = list(to_ll.transform_bounds(x0, y1 - height * res, x0 + width * res, y1))
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": name,
+        "bbox": bbox,
+        "geometry": shapely.geometry.mapping(shapely.box(*bbox)),
+        "properties": {"datetime": f"{day}T18:00:00Z", "proj:epsg": epsg},
+        "assets": {"B04": {"href": str(path), "type": "image/tiff; application=geotiff"}},
+        "links": [],
+    }
+
+
+@pytest.fixture(scope="module")
+def two_zones(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
+    root = tmp_path_factory.mktemp("zones")
+    items = [
+        _scene(root, "zone10-a", 32610, "2024-05-01", 10.0),
+        _scene(root, "zone11-a", 32611, "2024-05-02", 10.0),
+        _scene(root, "zone10-b", 32610, "2024-05-06", 10.0),
+    ]
+    for it in items:
+        (root / f"{it['id']}.json").write_text(json.dumps(it))
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": "zones",
+        "description": "x",
+        "license": "proprietary",
+        "extent": {
+            "spatial": {"bbox": [[-180, -90, 180, 90]]},
+            "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]},
+        },
+        "links": [{"rel": "item", "href": f"./{it['id']}.json"} for it in items],
+    }
+    (root / "collection.json").write_text(json.dumps(collection))
+    return rasteret.build_from_stac(
+        name="zones",
+        stac_api=str(root / "collection.json"),
+        collection="zones",
+        band_map={"B04": "B04"},
+        static_catalog=True,
+        workspace_dir=root / "ws",
+    )
+
+
+def _oracle(
+    path: str, result: Any, aoi: shapely.Geometry, resampling: rasterio.warp.Resampling
+) -> np.ndarray:
+    height, width = result.data.shape[-2:]
+    out = np.zeros((height, width), dtype=result.data.dtype)
+    with rasterio.open(path) as src:
+        rasterio.warp.reproject(
+            rasterio.band(src, 1),
+            out,
+            dst_transform=result.transform,
+            dst_crs=result.crs.to_wkt(),
+            resampling=resampling,
+            src_nodata=src.nodata,
+            dst_nodata=0,
+            ERROR_THRESHOLD=0,
+        )
+    aoi_dst = transform_geometry(aoi, CRS.from_epsg(4326), result.crs)
+    outside = rasterio.features.geometry_mask(
+        [aoi_dst], transform=result.transform, out_shape=(height, width)
+    )
+    out[outside] = 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("method", "resampling"),
+    [
+        ("nearest", rasterio.warp.Resampling.nearest),
+        ("bilinear", rasterio.warp.Resampling.bilinear),
+    ],
+)
+def test_two_utm_zones_onto_one_grid(
+    two_zones: rasteret.Collection, method: str, resampling: rasterio.warp.Resampling
+) -> None:
+    aoi = shapely.box(-120.03, 37.92, -119.97, 37.95)
+    with pytest.warns(rasteret.MixedGridWarning, match="2 CRSs"):
+        result = two_zones.get_numpy(aoi, "B04", resampling=method)
+    assert not isinstance(result, list)
+    assert result.crs == CRS.from_epsg(32610)  # the most common zone
+    assert result.data.dtype == np.uint16
+    hrefs = {s.id: s.bands["B04"] for s in two_zones}
+    for n, scene_id in enumerate(result.ids):
+        want = _oracle(hrefs[scene_id], result, aoi, resampling)
+        got = result.data[n]
+        np.testing.assert_array_equal(got, want, err_msg=f"{scene_id} {method}")
+
+
+def test_target_crs_and_resolution_chosen_by_caller(two_zones: rasteret.Collection) -> None:
+    aoi = shapely.box(-120.03, 37.92, -119.97, 37.95)
+    result = two_zones.get_numpy(aoi, "B04", target_crs="EPSG:32611", resolution=20)
+    assert not isinstance(result, list)
+    assert result.crs == CRS.from_epsg(32611)
+    assert (result.transform.a, -result.transform.e) == (20.0, 20.0)
+    assert result.valid.mean() > 0.9

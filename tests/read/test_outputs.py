@@ -1,0 +1,49 @@
+"""get_xarray and get_gdf over a real collection: same pixels as get_numpy, georeferenced."""
+
+from __future__ import annotations
+
+import geopandas
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import shapely
+
+import rasteret
+
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
+
+AOI = (-122.30, 37.72, -122.28, 37.74)
+
+
+def test_get_xarray_matches_get_numpy(s2_sf: rasteret.Collection) -> None:
+    ds = s2_sf.get_xarray(AOI, ["B04", "B08"])
+    arrays = s2_sf.get_numpy(AOI, ["B04", "B08"])
+    assert not isinstance(arrays, list)
+    assert ds["B04"].dims == ("time", "y", "x")
+    assert ds["B04"].dtype == np.uint16
+    np.testing.assert_array_equal(ds["B04"].values, arrays.data[:, 0])
+    np.testing.assert_array_equal(ds["B08_valid"].values, arrays.valid[:, 1])
+    assert list(ds["id"].values) == list(arrays.ids)
+    assert ds.rio.crs.to_epsg() == 32610
+    assert ds.rio.transform() == arrays.transform
+    assert ds["B04"].rio.nodata == 0
+    assert "eo:cloud_cover" in ds.coords
+
+
+def test_get_gdf_keeps_aoi_columns(s2_sf: rasteret.Collection) -> None:
+    plots = geopandas.GeoDataFrame(
+        {"plot": ["a", "b"], "label": [1, 2]},
+        geometry=[shapely.box(*AOI), shapely.box(-122.25, 37.75, -122.24, 37.76)],
+        crs="EPSG:4326",
+    )
+    gdf = s2_sf.get_gdf(plots, "B04")
+    assert len(gdf) == 2 * len(s2_sf)
+    assert {"plot", "label", "scene_id", "datetime", "B04", "transform"} <= set(gdf.columns)
+    assert gdf.crs.to_epsg() == 4326
+    first = gdf[gdf["plot"] == "a"].iloc[0]
+    arrays = s2_sf.get_numpy(AOI, "B04")
+    assert not isinstance(arrays, list)
+    np.testing.assert_array_equal(
+        first["B04"], arrays.data[list(arrays.ids).index(first["scene_id"])]
+    )
