@@ -26,11 +26,12 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from rasteret import Collection, build_from_stac
+from rasteret import CloudConfig, Collection, build_from_stac
 from rasteret_sandbox.catalog import JAN_MAR, SF_BBOX, SampleCatalog, build_sample_catalog
 from rasteret_sandbox.servers import MotoS3Server, NginxServer, RangeServer, StacApiServer
 
@@ -116,6 +117,31 @@ def s2_sf(stac_api: StacApiServer, tmp_path_factory: pytest.TempPathFactory) -> 
         date_range=JAN_MAR,
         workspace_dir=tmp_path_factory.mktemp("ws-s2-sf"),
     )
+
+
+@dataclass(frozen=True)
+class S3Mirror:
+    """The NAIP sample files copied to a moto bucket, and how to reach them."""
+
+    config: CloudConfig
+    """Rewrites the nginx hrefs to ``s3://`` and points obstore at moto."""
+    credentials: dict[str, str]
+    """Dummy keys moto accepts (never stored in an index)."""
+
+
+@pytest.fixture(scope="session")
+def naip_s3(moto_s3: MotoS3Server, nginx: NginxServer, sample_root: Path) -> S3Mirror:
+    """The ``naip-sample`` COGs in a moto bucket, reachable through a URL rewrite."""
+    bucket = "rasteret-naip-sample"
+    moto_s3.create_bucket(bucket)
+    moto_s3.upload_tree(bucket, sample_root / "data" / "naip-sample", prefix="data/naip-sample/")
+    config = CloudConfig(
+        url_rewrites=((f"{nginx.url}/", f"s3://{bucket}/"),),
+        endpoint=moto_s3.endpoint,
+        allow_http=True,
+        region="us-east-1",
+    )
+    return S3Mirror(config, {"aws_access_key_id": "x", "aws_secret_access_key": "x"})
 
 
 @pytest.fixture(scope="session")

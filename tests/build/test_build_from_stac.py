@@ -457,27 +457,11 @@ def test_static_catalog_over_http_and_disk(sample_catalog: SampleCatalog, tmp_pa
 
 
 def test_cloud_config_rewrites_to_s3(
-    sample_catalog: SampleCatalog,
-    nginx: NginxServer,
-    sample_root: Path,
-    moto_s3: Any,
-    stac_api: StacApiServer,
-    tmp_path: Path,
+    naip_s3: Any, nginx: NginxServer, stac_api: StacApiServer, tmp_path: Path
 ) -> None:
-    bucket = "rasteret-build-rewrite"
-    moto_s3.create_bucket(bucket)
-    moto_s3.upload_tree(bucket, sample_root / "data" / "naip-sample", prefix="data/naip-sample/")
-    config = rasteret.CloudConfig(
-        url_rewrites=((f"{nginx.url}/", f"s3://{bucket}/"),),
-        endpoint=moto_s3.endpoint,
-        allow_http=True,
-        region="us-east-1",
-    )
+    config = naip_s3.config
     nginx.clear_log()
-    backend = rasteret.create_backend(
-        cloud_config=config,
-        credentials={"aws_access_key_id": "x", "aws_secret_access_key": "x"},
-    )
+    backend = rasteret.create_backend(cloud_config=config, credentials=naip_s3.credentials)
     coll = rasteret.build_from_stac(
         name="via-s3",
         stac_api=stac_api.url,

@@ -15,11 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-import rasterio
-import rasterio.features
 import shapely
 from pyproj import Transformer
-from rasterio.windows import Window
 
 import rasteret
 from rasteret_sandbox.cogs import write_cog
@@ -177,24 +174,6 @@ def multi(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
     )
 
 
-def oracle(path: str, aoi: shapely.Geometry, *, all_touched: bool, band: int) -> np.ndarray:
-    with rasterio.open(path) as src:
-        win = rasterio.features.geometry_window(src, [aoi], boundless=True)
-        win = Window(int(win.col_off), int(win.row_off), int(win.width), int(win.height))
-        fill = src.nodata if src.nodata is not None else 0
-        if isinstance(fill, float) and np.isnan(fill) and src.dtypes[0].startswith("int"):
-            fill = 0
-        arr = src.read(band, window=win, boundless=True, fill_value=fill)
-        outside = rasterio.features.geometry_mask(
-            [aoi],
-            transform=src.window_transform(win),
-            out_shape=arr.shape,
-            all_touched=all_touched,
-        )
-        arr[outside] = fill
-        return arr
-
-
 def _one(coll: rasteret.Collection, name: str) -> rasteret.Collection:
     return coll.where(pc.field("id") == name)
 
@@ -213,25 +192,27 @@ def _compare(got: np.ndarray, want: np.ndarray, tol: float, label: str) -> None:
 @pytest.mark.parametrize("aoi", list(AOIS))
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_single_band_variants(
-    single: rasteret.Collection, variant: str, aoi: str, all_touched: bool
+    single: rasteret.Collection, variant: str, aoi: str, all_touched: bool, gdal_read: Any
 ) -> None:
     geom = to_map(AOIS[aoi])
     coll = _one(single, variant)
     result = coll.get_numpy(geom, "v", crs="EPSG:32610", all_touched=all_touched)
     assert not isinstance(result, list)
     path = next(iter(coll)).bands["v"]
-    want = oracle(path, geom, all_touched=all_touched, band=1)
+    want, _ = gdal_read(path, geom, all_touched=all_touched, band=1)
     _compare(result.data[0], want, VARIANTS[variant][1], f"{variant} {aoi}")
 
 
 @pytest.mark.parametrize("aoi", ["across-tiles", "partly-outside", "polygon"])
 @pytest.mark.parametrize("variant", list(MULTI))
-def test_multi_sample_variants(multi: rasteret.Collection, variant: str, aoi: str) -> None:
+def test_multi_sample_variants(
+    multi: rasteret.Collection, variant: str, aoi: str, gdal_read: Any
+) -> None:
     geom = to_map(AOIS[aoi])
     coll = _one(multi, variant)
     result = coll.get_numpy(geom, ["r", "g", "b"], crs="EPSG:32610")
     assert not isinstance(result, list)
     path = next(iter(coll)).bands["r"]
     for c in range(3):
-        want = oracle(path, geom, all_touched=False, band=c + 1)
+        want, _ = gdal_read(path, geom, all_touched=False, band=c + 1)
         _compare(result.data[0, c], want, MULTI[variant][1], f"{variant} {aoi} band {c}")

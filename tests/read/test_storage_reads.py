@@ -10,7 +10,7 @@ import pytest
 
 import rasteret
 from rasteret_sandbox import catalog as cat
-from rasteret_sandbox.servers import MotoS3Server, NginxServer, StacApiServer
+from rasteret_sandbox.servers import NginxServer, StacApiServer
 
 NAIP_PARAMS: dict[str, Any] = {
     "collection": "naip-sample",
@@ -38,25 +38,13 @@ def _aoi(coll: rasteret.Collection) -> tuple[float, float, float, float]:
 
 def test_s3_reads_equal_http_reads(
     naip_http: rasteret.Collection,
+    naip_s3: Any,
     stac_api: StacApiServer,
     nginx: NginxServer,
-    moto_s3: MotoS3Server,
-    sample_root: Path,
     tmp_path: Path,
 ) -> None:
-    bucket = "rasteret-read-s3"
-    moto_s3.create_bucket(bucket)
-    moto_s3.upload_tree(bucket, sample_root / "data" / "naip-sample", prefix="data/naip-sample/")
-    config = rasteret.CloudConfig(
-        url_rewrites=((f"{nginx.url}/", f"s3://{bucket}/"),),
-        endpoint=moto_s3.endpoint,
-        allow_http=True,
-        region="us-east-1",
-    )
-    backend = rasteret.create_backend(
-        cloud_config=config,
-        credentials={"aws_access_key_id": "x", "aws_secret_access_key": "x"},
-    )
+    config = naip_s3.config
+    backend = rasteret.create_backend(cloud_config=config, credentials=naip_s3.credentials)
     via_s3 = rasteret.build_from_stac(
         name="naip-s3",
         stac_api=stac_api.url,
