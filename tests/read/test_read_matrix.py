@@ -15,8 +15,11 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+import rasterio
+import rasterio.features
 import shapely
 from pyproj import Transformer
+from rasterio.windows import Window
 
 import rasteret
 from rasteret_sandbox.cogs import write_cog
@@ -59,6 +62,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], float]] = {
     "u16-stripped": ({"dtype": "uint16", "compress": "deflate", "tiled": False}, 0),
     "u8-jpeg-grey": ({"dtype": "uint8", "compress": "jpeg", "nodata": None}, 0),
     "u16-bigtiff": ({"dtype": "uint16", "compress": "deflate", "bigtiff": True}, 0),
+    "u16-internal-mask": (
+        {"dtype": "uint16", "compress": "deflate", "nodata": None, "internal_mask": True},
+        0,
+    ),
 }
 MULTI: dict[str, tuple[dict[str, Any], float]] = {
     "rgb-chunky-deflate": (
@@ -216,3 +223,24 @@ def test_multi_sample_variants(
     for c in range(3):
         want, _ = gdal_read(path, geom, all_touched=False, band=c + 1)
         _compare(result.data[0, c], want, MULTI[variant][1], f"{variant} {aoi} band {c}")
+
+
+@pytest.mark.parametrize("aoi", list(AOIS))
+def test_valid_mask_follows_nodata_and_internal_masks(
+    single: rasteret.Collection, aoi: str, gdal_read: Any
+) -> None:
+    geom = to_map(AOIS[aoi])
+    for variant in ("u16-internal-mask", "u16-deflate-p2", "f32-deflate-p3"):
+        coll = _one(single, variant)
+        result = coll.get_numpy(geom, "v", crs="EPSG:32610")
+        assert not isinstance(result, list)
+        path = next(iter(coll)).bands["v"]
+        inside, _ = gdal_read(path, geom)  # only for the window's shape
+        with rasterio.open(path) as src:
+            win = rasterio.features.geometry_window(src, [geom], boundless=True)
+            win = Window(int(win.col_off), int(win.row_off), int(win.width), int(win.height))
+            gdal_valid = src.read_masks(1, window=win, boundless=True) > 0
+            outside = rasterio.features.geometry_mask(
+                [geom], transform=src.window_transform(win), out_shape=inside.shape
+            )
+        np.testing.assert_array_equal(result.valid[0], gdal_valid & ~outside, err_msg=variant)

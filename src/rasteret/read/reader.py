@@ -130,6 +130,14 @@ def overview_for_resolution(header: TiffHeader, resolution: tuple[float, float])
     return best
 
 
+def mask_of(header: TiffHeader, ifd: IfdLayout) -> IfdLayout | None:
+    """The internal mask IFD that goes with ``ifd`` (same size), if the file has one."""
+    for mask in header.masks:
+        if (mask.width, mask.height) == (ifd.width, ifd.height):
+            return mask
+    return None
+
+
 def level_of(header: TiffHeader, overview: int | None, where: str) -> tuple[IfdLayout, Affine]:
     """The IFD to read and its transform: full resolution, or overview ``overview``.
 
@@ -345,6 +353,7 @@ def prepare_aoi_read(
     plan = ReadPlan()
     canvases: list[npt.NDArray[Any]] = []
     warps: list[tuple[int, int, WarpPlan, int, float | None]] = []
+    masks: list[tuple[int, int, int]] = []
     for n, c, src, lvl in present:
         ifd, level_transform = level_of(src.header, lvl, src.url)
         src_crs = crs_of_header(src.header, src.url)
@@ -358,6 +367,21 @@ def prepare_aoi_read(
             c1 = min(width, ifd.width - off[0])
             if r0 < r1 and c0 < c1:
                 covered[n, c, r0:r1, c0:c1] = True
+            mask_ifd = mask_of(src.header, ifd)
+            if mask_ifd is not None:  # GDAL's per-dataset mask: 0 = no data
+                mask_target = len(canvases)
+                canvases.append(np.zeros((height, width), dtype=np.uint8))
+                masks.append((n, c, mask_target))
+                plan.add(
+                    *plan_window(
+                        url=src.url,
+                        ifd=mask_ifd,
+                        byte_order=src.header.byte_order,
+                        window=window,
+                        sample=0,
+                        target=mask_target,
+                    )
+                )
         else:
             warp = plan_warp(
                 dst_crs=grid.crs,
@@ -386,6 +410,8 @@ def prepare_aoi_read(
 
     def finish() -> ArrayResult:
         """Warp, mask and wrap the canvases once the plan has run."""
+        for n, c, mask_target in masks:
+            covered[n, c] &= canvases[mask_target] > 0
         for n, c, warp, target, src_nodata in warps:
             warped, ok = apply_warp(
                 warp, canvases[target], src_nodata=src_nodata, dst_fill=fills[c]
