@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import rasterio
 import rasterio.features
 import shapely
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 
@@ -30,7 +32,10 @@ def gdal_aoi_read(
         fill = src.nodata if src.nodata is not None else 0
         if isinstance(fill, float) and np.isnan(fill) and src.dtypes[0].startswith("int"):
             fill = 0
-        arr = src.read(band, window=win, boundless=True, fill_value=fill)
+        with warnings.catch_warnings():
+            # rasterio's boundless read goes through an in-memory VRT it warns about
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            arr = src.read(band, window=win, boundless=True, fill_value=fill)
         outside = rasterio.features.geometry_mask(
             [aoi],
             transform=src.window_transform(win),
