@@ -1,0 +1,230 @@
+"""nginx as a local cloud object store: Range, ETag and a JSON access log per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from rasteret_sandbox.servers._process import (
+    _LOCALHOST,
+    LogEntry,
+    ServerStartError,
+    _http_ok,
+    _require_binary,
+    _Server,
+    _stop_process,
+    _wait_until,
+    free_port,
+)
+
+logger = logging.getLogger(__name__)
+
+_NGINX_BARRIER = "/__rasteret_log_barrier"
+"""A location that answers 204; requesting it proves earlier requests were logged."""
+
+_NGINX_CONF = """\
+{user}worker_processes {workers};
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    types {{
+        image/tiff tif tiff;
+        application/json json;
+        application/geo+json geojson;
+        application/x-ndjson ndjson;
+        application/xml xml;
+        text/plain txt;
+        image/jpeg jpg jpeg;
+        image/png png;
+    }}
+    default_type application/octet-stream;
+    log_format rasteret escape=json
+        '{{"method":"$request_method","uri":"$request_uri","range":"$http_range",'
+        '"status":"$status","bytes":"$body_bytes_sent"}}';
+    access_log {tmp}/access.log rasteret;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    etag on;
+    server_tokens off;
+    server {{
+        listen {host}:{port} reuseport;
+        root {root};
+        disable_symlinks off;
+        location = {barrier} {{ return 204; }}
+        location / {{ try_files $uri =404; }}
+    }}
+}}
+"""
+
+
+class NginxServer(_Server):
+    """Debian's nginx-light serving ``root`` read-only, with Range, ETag and Last-Modified.
+
+    nginx is the fastest honest stand-in for a cloud object store's HTTP endpoint (sendfile,
+    keep-alive, RFC 7233 ranges built in). It runs unprivileged with a generated config whose
+    pid, log and temp paths live in a private temp dir, so any number can run side by side.
+
+    Each request is logged as one JSON line (method, URI, Range, status, bytes) to
+    :attr:`access_log`; :meth:`requests` parses it so tests can count requests per file.
+
+    Args:
+        root: Directory served at ``/``; symlinks are followed.
+        workers: nginx worker processes. One keeps log order equal to request order.
+    """
+
+    def __init__(self, root: Path, *, workers: int = 1) -> None:
+        self.root = Path(root).resolve()
+        self.workers = workers
+        self.port: int | None = None
+        self._tmp: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:41234``."""
+        if self.port is None:
+            raise RuntimeError("NginxServer is not running")
+        return f"http://{_LOCALHOST}:{self.port}"
+
+    @property
+    def access_log(self) -> Path:
+        """The JSON-lines access log (one object per request)."""
+        if self._tmp is None:
+            raise RuntimeError("NginxServer is not running")
+        return self._tmp / "access.log"
+
+    def start(self) -> None:
+        """Start nginx on a free port (retrying if another process grabs it first)."""
+        binary = _require_binary("nginx", "nginx-light")
+        if not self.root.is_dir():
+            raise ServerStartError(f"nginx root {self.root} is not a directory")
+        self._tmp = Path(tempfile.mkdtemp(prefix="rasteret-nginx-"))
+        # When the master runs as root its workers would drop to 'nobody', which cannot read
+        # pytest's 0700 temp dirs; keep them as the current user instead.
+        user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
+        last_error: ServerStartError | None = None
+        for _attempt in range(5):
+            port = free_port()
+            conf = self._tmp / "nginx.conf"
+            conf.write_text(
+                _NGINX_CONF.format(
+                    user=user,
+                    workers=self.workers,
+                    tmp=self._tmp,
+                    host=_LOCALHOST,
+                    port=port,
+                    root=self.root,
+                    barrier=_NGINX_BARRIER,
+                )
+            )
+            log = self._tmp / "error.log"
+            with log.open("ab") as err:
+                self._proc = subprocess.Popen(
+                    [binary, "-p", str(self._tmp), "-c", str(conf), "-e", str(log)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            barrier = f"http://{_LOCALHOST}:{port}{_NGINX_BARRIER}"
+            try:
+                _wait_until(
+                    lambda url=barrier: _http_ok(url, 0.5),  # type: ignore[misc]
+                    timeout_s=10.0,
+                    proc=self._proc,
+                    what="nginx",
+                    log=log,
+                )
+            except ServerStartError as err:
+                last_error = err
+                _stop_process(self._proc, sig=signal.SIGQUIT)
+                self._proc = None
+                if "Address already in use" in str(err):
+                    continue
+                break
+            self.port = port
+            logger.info("nginx serving %s at %s", self.root, self.url)
+            return
+        self._cleanup_tmp()
+        raise last_error or ServerStartError("nginx did not start")
+
+    def stop(self) -> None:
+        """Stop nginx (SIGQUIT lets workers finish in-flight requests) and remove its files."""
+        _stop_process(self._proc, sig=signal.SIGQUIT)
+        self._proc = None
+        self.port = None
+        self._cleanup_tmp()
+
+    def _cleanup_tmp(self) -> None:
+        """Remove the private config/log/temp dir."""
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def _sync_log(self, timeout_s: float = 5.0) -> None:
+        """Make sure every request answered so far is in the access log.
+
+        nginx writes the log line in its log phase, just after the response went out, so a
+        client can see its response before the line exists. Sending one more request and
+        waiting for *its* line closes that window: the single worker handles events in order.
+        """
+        token = uuid.uuid4().hex
+        if not _http_ok(f"{self.url}{_NGINX_BARRIER}?{token}"):
+            raise RuntimeError("nginx did not answer the log barrier request")
+        deadline = time.monotonic() + timeout_s
+        while token not in self.access_log.read_text(encoding="utf-8", errors="replace"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx access log did not show the barrier request")
+            time.sleep(0.005)
+
+    def requests(self, path_substring: str | None = None) -> list[LogEntry]:
+        """Parse the access log (after syncing it) into entries, oldest first.
+
+        Args:
+            path_substring: Keep only requests whose path contains this text.
+
+        Returns:
+            The matching entries; the internal barrier requests are left out.
+        """
+        self._sync_log()
+        entries = []
+        for line in self.access_log.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            entry = LogEntry(
+                method=raw["method"],
+                uri=raw["uri"],
+                range=raw["range"] or None,
+                status=int(raw["status"]),
+                bytes_sent=int(raw["bytes"]),
+            )
+            if entry.path == _NGINX_BARRIER:
+                continue
+            if path_substring is None or path_substring in entry.path:
+                entries.append(entry)
+        return entries
+
+    def clear_log(self) -> None:
+        """Forget the requests logged so far (nginx appends, so truncation is safe)."""
+        self._sync_log()
+        with self.access_log.open("r+b") as fh:
+            fh.truncate(0)
