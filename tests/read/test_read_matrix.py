@@ -244,3 +244,40 @@ def test_valid_mask_follows_nodata_and_internal_masks(
                 [geom], transform=src.window_transform(win), out_shape=inside.shape
             )
         np.testing.assert_array_equal(result.valid[0], gdal_valid & ~outside, err_msg=variant)
+
+
+def test_tile_wide_windows_decode_straight_into_the_canvas(
+    tmp_path: Path, gdal_read: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A spy on rasteret's own decoder (behaviour unchanged) records whether the engine
+    # handed it a canvas region to decode into.
+    import rasteret.read.engine as engine  # noqa: PLC0415
+
+    calls: list[bool] = []
+    real = engine.decode_tile
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("out") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "decode_tile", spy)
+    root = tmp_path / "chips"
+    root.mkdir()
+    variants = {"chip": ({"dtype": "uint16", "compress": "deflate", "predictor": 2}, 0)}
+    cat_path = _catalog(root, variants)
+    coll = rasteret.build_from_stac(
+        name="chips",
+        stac_api=str(cat_path),
+        collection="variants",
+        band_map={"v": "data"},
+        static_catalog=True,
+        workspace_dir=root / "ws",
+    )
+    # write_cog used 300 x 200 px with 128 px tiles: tile (row 0, col 1) is a full tile
+    chip = to_map(shapely.box(128, 0, 256, 128))
+    result = coll.get_numpy(chip, "v", crs="EPSG:32610")
+    assert not isinstance(result, list)
+    assert result.data.shape == (1, 128, 128)
+    assert calls == [True]
+    want, _ = gdal_read(next(iter(coll)).bands["v"], chip)
+    np.testing.assert_array_equal(result.data[0], want)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 
 from rasteret.errors import FetchError
@@ -43,7 +44,7 @@ def decode_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _decode(job: TileJob, data: bytes) -> npt.NDArray[Any]:
+def _decode(job: TileJob, data: bytes, out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
     if len(data) != job.length:
         raise FetchError(
             f"short read: got {len(data)} of {job.length} bytes (the object may have changed "
@@ -58,6 +59,7 @@ def _decode(job: TileJob, data: bytes) -> npt.NDArray[Any]:
         byte_order=job.byte_order,
         rows=job.rows,
         source=f"{job.key.url} tile {job.key.tile_index}",
+        out=out,
     )
 
 
@@ -67,12 +69,15 @@ async def fetch_and_decode(
     *,
     max_concurrent: int,
     consume: Callable[[TileJob, npt.NDArray[Any]], None],
+    destination: Callable[[TileJob], npt.NDArray[Any] | None] | None = None,
     on_tile: Callable[[], None] | None = None,
 ) -> None:
     """Fetch every tile of ``jobs`` once, decode it on the pool, hand it to ``consume``.
 
     ``consume`` runs on the decode thread right after the tile is decoded, so it must
     only touch state no other tile touches (its own canvas region, its own points).
+    ``destination`` may name, per tile, the array to decode straight into (a canvas
+    region the tile fills exactly); ``consume`` then receives that very array.
 
     Raises:
         FetchError: A range could not be read (or came back short).
@@ -83,7 +88,8 @@ async def fetch_and_decode(
     pool = decode_pool()
 
     def work(job: TileJob, blob: bytes) -> None:
-        consume(job, _decode(job, blob))
+        out = destination(job) if destination is not None else None
+        consume(job, _decode(job, blob, out))
 
     async def batch(url: str, group: list[TileJob]) -> None:
         async with semaphore:
@@ -125,14 +131,40 @@ async def execute_plan(
     for paste in plan.pastes:
         pastes_by_key[paste.key].append(paste)
 
+    def in_canvas(job: TileJob) -> npt.NDArray[Any] | None:
+        """The canvas region a tile fills exactly, when it is one contiguous block.
+
+        That is the case when the tile is pasted once, whole, for a single-sample
+        layout, and spans the canvas's full width (a window one tile wide, as chips
+        aligned on the tile grid are).
+        """
+        pastes = pastes_by_key[job.key]
+        if len(pastes) != 1:
+            return None
+        p = pastes[0]
+        ifd = job.ifd
+        samples = 1 if ifd.planar_config == 2 else ifd.samples_per_pixel
+        full_rows = (p.tile_rows.start, p.tile_rows.stop) == (0, job.rows)
+        full_cols = (p.tile_cols.start, p.tile_cols.stop) == (0, ifd.tile_width)
+        if samples != 1 or not (full_rows and full_cols):
+            return None
+        region = canvases[p.target][p.out_rows, p.out_cols]
+        if not region.flags.c_contiguous or region.dtype != np.dtype(ifd.dtype):
+            return None
+        return region.reshape(job.rows, ifd.tile_width, 1)
+
     def paste_tile(job: TileJob, tile: npt.NDArray[Any]) -> None:
         for p in pastes_by_key[job.key]:
-            canvases[p.target][p.out_rows, p.out_cols] = tile[p.tile_rows, p.tile_cols, p.sample]
+            target = canvases[p.target]
+            if np.may_share_memory(tile, target):
+                continue  # decoded in place
+            target[p.out_rows, p.out_cols] = tile[p.tile_rows, p.tile_cols, p.sample]
 
     await fetch_and_decode(
         plan.jobs.values(),
         backend,
         max_concurrent=max_concurrent,
         consume=paste_tile,
+        destination=in_canvas,
         on_tile=on_tile,
     )

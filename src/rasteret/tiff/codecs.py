@@ -91,6 +91,9 @@ class Codec:
     """Bytes-to-bytes decoder; set for every codec whose output the predictor applies to."""
     image: ImageDecoder | None = None
     """Bytes-to-pixels decoder; set for JPEG, WebP and LERC."""
+    bounded: bool = False
+    """The decoder itself fails rather than write past ``out``, so it may decode straight
+    into a caller's exact-size buffer (an output canvas) without the guard byte."""
     uses_predictor: bool = False
     """Whether libtiff undoes the Predictor tag after this codec.
 
@@ -238,12 +241,12 @@ CODECS: Mapping[int, Codec] = MappingProxyType(
         1: Codec(name="none", stream=_none),
         5: Codec(name="LZW", stream=_lzw, uses_predictor=True),
         7: Codec(name="JPEG", image=_jpeg),
-        8: Codec(name="deflate", stream=_deflate, uses_predictor=True),
-        32946: Codec(name="deflate", stream=_deflate, uses_predictor=True),
+        8: Codec(name="deflate", stream=_deflate, bounded=True, uses_predictor=True),
+        32946: Codec(name="deflate", stream=_deflate, bounded=True, uses_predictor=True),
         32773: Codec(name="PackBits", stream=_packbits),
         34887: Codec(name="LERC", image=_lerc),
         34925: Codec(name="LZMA", stream=_lzma, uses_predictor=True),
-        50000: Codec(name="ZSTD", stream=_zstd, uses_predictor=True),
+        50000: Codec(name="ZSTD", stream=_zstd, bounded=True, uses_predictor=True),
         50001: Codec(name="WebP", image=_webp),
     }
 )

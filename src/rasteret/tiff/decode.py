@@ -74,6 +74,7 @@ def decode_tile(
     byte_order: str,
     rows: int | None = None,
     source: str = "<tile>",
+    out: npt.NDArray[Any] | None = None,
 ) -> npt.NDArray[Any]:
     """Decode one compressed tile (or strip) into pixels, as GDAL would return them.
 
@@ -84,11 +85,16 @@ def decode_tile(
         rows: Rows in this block; defaults to ``ifd.tile_height``. Pass the actual count
             for the last strip of a stripped file, which holds fewer rows.
         source: Names the file (and block) in error messages.
+        out: Optional C-contiguous destination of the result's dtype and shape, e.g. a
+            region of an output canvas. JPEG, WebP, LERC, deflate and ZSTD decode
+            straight into it (those decoders refuse to overflow it); other codecs decode
+            into their own buffer first and are copied.
 
     Returns:
-        A new, writable array of dtype ``ifd.dtype`` in native byte order, shaped
+        A writable array of dtype ``ifd.dtype`` in native byte order, shaped
         ``(rows, tile_width, samples_per_pixel)`` for chunky blocks and
-        ``(rows, tile_width, 1)`` for a planar block. Edge tiles keep their padding.
+        ``(rows, tile_width, 1)`` for a planar block (``out`` itself when given). Edge
+        tiles keep their padding.
 
     Raises:
         TiffFormatError: The bytes are empty, corrupt, truncated, or decode to a size
@@ -112,12 +118,17 @@ def decode_tile(
         )
     shape = tile_shape(ifd, rows)
     dtype = np.dtype(ifd.dtype)
+    if out is not None and (out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous):
+        raise InvalidInputError(
+            "out", f"{out.dtype}{out.shape}", f"expected a C-contiguous {dtype}{shape} array"
+        )
     if codec.image is not None:
         if ifd.bits_per_sample != dtype.itemsize * 8:
             raise UnsupportedTiffError(
                 f"{source}: {codec.name} with {ifd.bits_per_sample}-bit samples is not supported"
             )
-        out = np.empty(shape, dtype=dtype)
+        if out is None:
+            out = np.empty(shape, dtype=dtype)
         try:
             codec.image(data, ifd, out, source)
         except (TiffFormatError, UnsupportedTiffError):
@@ -130,9 +141,19 @@ def decode_tile(
             out.byteswap(inplace=True)
         return out
     assert codec.stream is not None  # every codec has exactly one of the two
-    raw = _decode_stream(data, codec, expected_tile_nbytes(ifd, rows), source)
+    direct = (
+        out is not None
+        and codec.bounded
+        and ifd.bits_per_sample == dtype.itemsize * 8
+        and not (codec.uses_predictor and ifd.predictor == _PREDICTOR_FLOAT)
+    )
+    if direct:
+        assert out is not None
+        raw = _decode_exact(data, codec, out.reshape(-1).view(np.uint8), source)
+    else:
+        raw = _decode_stream(data, codec, expected_tile_nbytes(ifd, rows), source)
     if ifd.bits_per_sample == 1:
-        return _unpack_bits(raw, ifd, shape, codec, source)
+        return _into(out, _unpack_bits(raw, ifd, shape, codec, source))
     if ifd.bits_per_sample != dtype.itemsize * 8:
         raise UnsupportedTiffError(
             f"{source}: {ifd.bits_per_sample}-bit samples are not supported (only 1, 8, 16, "
@@ -141,11 +162,36 @@ def decode_tile(
     arr = raw.view(dtype).reshape(shape)
     predictor = ifd.predictor if codec.uses_predictor else _PREDICTOR_NONE
     try:
-        return _undo_predictor(arr, predictor, byte_order, source)
+        return _into(out, _undo_predictor(arr, predictor, byte_order, source))
     except (TiffFormatError, UnsupportedTiffError):
         raise
     except CODEC_ERRORS as err:
         raise TiffFormatError(f"{source}: predictor {predictor} failed: {err}") from err
+
+
+def _into(out: npt.NDArray[Any] | None, result: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Return ``result``, copied into ``out`` first unless it already lives there."""
+    if out is None or result is out or np.may_share_memory(result, out):
+        return result if out is None else out
+    np.copyto(out, result)
+    return out
+
+
+def _decode_exact(
+    data: BytesLike, codec: Codec, dest: npt.NDArray[np.uint8], source: str
+) -> npt.NDArray[np.uint8]:
+    """Run a bounded stream codec straight into ``dest`` (exactly the tile's bytes)."""
+    assert codec.stream is not None
+    try:
+        got = codec.stream(data, dest.data, dest.size)
+    except CODEC_ERRORS as err:
+        raise _corrupt(source, codec, err) from err
+    if got != dest.size:
+        raise TiffFormatError(
+            f"{source}: {codec.name} block decodes to {got} bytes, not the {dest.size} bytes "
+            "of the tile"
+        )
+    return dest
 
 
 def _codec_for(ifd: IfdLayout, source: str) -> Codec:
