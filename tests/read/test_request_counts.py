@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -77,3 +78,24 @@ def test_ten_scenes_three_bands_request_count(
     assert all(r.status == 206 for r in requests)
     assert len({r.path for r in requests}) == 30  # every file read ...
     assert len(requests) <= planned_groups  # ... in no more requests than planned groups
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_max_concurrent_bounds_read_requests_in_flight(
+    s2_sf: rasteret.Collection, nginx: NginxServer, range_server: Any, limit: int
+) -> None:
+    # the same files through the counting range server, reached by a URL rewrite
+    backend = rasteret.create_backend(
+        cloud_config=rasteret.CloudConfig(url_rewrites=((nginx.url, range_server.url),))
+    )
+    range_server.latency_s = 0.05
+    header = s2_sf.headers("B04")[0]
+    assert header is not None and header.geo is not None and header.geo.transform is not None
+    a, _, c, _, e, f = header.geo.transform
+    aoi = shapely.box(c + 100 * a, f + 1000 * e, c + 1050 * a, f + 100 * e)  # 4 tiles a file
+    result = s2_sf.get_numpy(
+        aoi, ["B02", "B03"], crs="EPSG:32610", max_concurrent=limit, backend=backend
+    )
+    assert not isinstance(result, list) and result.valid.any()
+    assert range_server.request_count >= 2 * len(s2_sf)
+    assert range_server.max_in_flight == limit

@@ -1,7 +1,8 @@
 """Executing a read plan: concurrent range fetches, parallel decodes, pastes into canvases.
 
-Fetching is bounded by ``max_concurrent`` requests in flight (the backend coalesces
-neighbouring tiles of one object into one request); decoding runs on a thread pool
+Fetching is bounded by ``max_concurrent`` requests in flight: neighbouring tiles of
+one object are coalesced into one range (when the gap is cheaper to download than a
+round trip) and each range is one backend call under the bound; decoding runs on a thread pool
 sized to the cores, since imagecodecs releases the GIL. Each tile is decoded once,
 right after its bytes arrive, and pasted into every canvas that needs it, so fetching
 and decoding overlap.
@@ -22,11 +23,9 @@ import numpy.typing as npt
 
 from rasteret.errors import FetchError
 from rasteret.io import StorageBackend
+from rasteret.io.backend import coalesce_ranges
 from rasteret.read.plan import Paste, ReadPlan, TileJob, TileKey
 from rasteret.tiff.decode import decode_tile
-
-_BATCH = 256
-"""Tiles of one object requested per backend call (keeps a huge read parallel)."""
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -110,8 +109,10 @@ async def fetch_and_decode(
         groups[job.key.url].append(job)
     tasks: list[Coroutine[Any, Any, None]] = []
     for url, group in groups.items():
-        group.sort(key=lambda j: j.offset)
-        tasks.extend(batch(url, group[i : i + _BATCH]) for i in range(0, len(group), _BATCH))
+        # One backend call per coalesced range: the semaphore then bounds the requests
+        # actually in flight, not just the calls.
+        merged = coalesce_ranges([j.offset for j in group], [j.offset + j.length for j in group])
+        tasks.extend(batch(url, [group[i] for i in m.members]) for m in merged)
     results = await asyncio.gather(*tasks, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
