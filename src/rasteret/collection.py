@@ -568,9 +568,10 @@ class Collection:
         """Read like :meth:`get_numpy` and return an ``xarray.Dataset``.
 
         One variable per band with dims ``(time, y, x)`` (a leading ``geometry`` dim for
-        several AOIs of one shape), native dtype, ``_FillValue``, a ``<band>_valid``
-        mask, scene ids and ``eo:cloud_cover`` along ``time``, and a CF ``spatial_ref``
-        that rioxarray and odc-geo read. ``options`` are those of :meth:`get_numpy`.
+        several AOIs, smaller ones padded and marked not valid), native dtype,
+        ``_FillValue``, a ``<band>_valid`` mask, scene ids and ``eo:cloud_cover`` along
+        ``time``, and a CF ``spatial_ref`` that rioxarray and odc-geo read. ``options``
+        are those of :meth:`get_numpy`.
         """
         return run_sync(self.get_xarray_async(geometries, bands, **options))
 

@@ -205,12 +205,18 @@ def test_a_sequence_of_one_still_has_a_geometry_dim(result: ArrayResult) -> None
     assert list(ds.geometry.values) == [0]
 
 
-def test_mismatched_shapes_are_refused() -> None:
+def test_different_shapes_are_padded_and_marked_invalid() -> None:
     a = make_result(shape=(6, 7))
-    b = make_result(shape=(5, 7))
-    with pytest.raises(InvalidInputError, match="read them separately") as err:
-        to_dataset([a, b])
-    assert isinstance(err.value, ValueError)
+    b = make_result(shape=(5, 4))
+    ds = to_dataset([a, b])
+    band = a.bands[0]
+    assert ds[band].shape[-2:] == (6, 7)
+    np.testing.assert_array_equal(ds[band].values[1, :, :5, :4], b.data[:, 0])
+    assert not ds[f"{band}_valid"].values[1, :, 5:, :].any()
+    assert not ds[f"{band}_valid"].values[1, :, :, 4:].any()
+    assert (ds[band].values[1, :, 5:, :] == b.fill_values[0]).all()
+    centres = b.transform.c + (np.arange(7) + 0.5) * b.transform.a  # b's own origin
+    np.testing.assert_allclose(ds["xc"].values[1], centres)
 
 
 def test_mismatched_scenes_are_refused() -> None:

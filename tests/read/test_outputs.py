@@ -47,3 +47,14 @@ def test_get_gdf_keeps_aoi_columns(s2_sf: rasteret.Collection) -> None:
     np.testing.assert_array_equal(
         first["B04"], arrays.data[list(arrays.ids).index(first["scene_id"])]
     )
+
+
+def test_get_xarray_stacks_aois_of_different_sizes(s2_sf: rasteret.Collection) -> None:
+    small = shapely.box(-122.25, 37.75, -122.24, 37.76)
+    ds = s2_sf.get_xarray([shapely.box(*AOI), small], "B04")
+    assert ds["B04"].dims == ("geometry", "time", "y", "x")
+    alone = s2_sf.get_numpy(small, "B04")
+    assert not isinstance(alone, list)
+    h, w = alone.data.shape[-2:]
+    np.testing.assert_array_equal(ds["B04"].values[1, :, :h, :w], alone.data)
+    assert not ds["B04_valid"].values[1, :, h:, :].any()

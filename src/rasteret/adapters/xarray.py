@@ -16,10 +16,11 @@ Layout of the dataset (one AOI):
 - each variable's ``grid_mapping`` attribute names ``spatial_ref``; band variables carry the
   fill value as ``_FillValue`` (CF, xarray and rioxarray) and ``nodata`` (odc-geo).
 
-Several AOIs stack along a leading ``geometry`` dimension, only when they share one grid
-shape (chips). Their pixels sit in different places, so ``x``/``y`` are plain dimensions and
-the pixel centres become 2-D coordinates ``xc`` ``(geometry, x)`` and ``yc``
-``(geometry, y)``; ``spatial_ref`` then holds the CRS only. Select one AOI and restore its
+Several AOIs stack along a leading ``geometry`` dimension; smaller ones are padded at the
+right and bottom to the largest (fill value, not valid). Their pixels sit in different
+places, so ``x``/``y`` are plain dimensions and the pixel centres become 2-D coordinates
+``xc`` ``(geometry, x)`` and ``yc`` ``(geometry, y)``; ``spatial_ref`` then holds the CRS
+only. Select one AOI and restore its
 1-D coordinates to georeference it again::
 
     one = ds.isel(geometry=i)
@@ -28,6 +29,7 @@ the pixel centres become 2-D coordinates ``xc`` ``(geometry, x)`` and ``yc``
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -57,7 +59,7 @@ def to_dataset(
     scene_properties: Mapping[str, Sequence[Any]] | None = None,
     geometry_ids: Sequence[Any] | None = None,
 ) -> xr.Dataset:
-    """Turn one AOI's read, or several same-shaped AOI reads, into a georeferenced Dataset.
+    """Turn one AOI's read, or several AOI reads, into a georeferenced Dataset.
 
     Args:
         results: One :class:`ArrayResult` (dims ``(time, y, x)``) or a sequence of them,
@@ -72,8 +74,8 @@ def to_dataset(
         The dataset described in the module docstring.
 
     Raises:
-        InvalidInputError: No results; AOIs with different grid shapes, scenes, bands, CRS,
-            dtype or fill values (read such AOIs separately, one dataset each); property or
+        InvalidInputError: No results; AOIs with different scenes, bands, CRS, dtype or
+            fill values (read such AOIs separately, one dataset each); property or
             id lengths that do not match; a rotated transform (no 1-D x/y coordinates); or
             names that would collide (a band called ``time``, say).
     """
@@ -92,7 +94,31 @@ def to_dataset(
             "geometry_ids", geometry_ids, f"needs one id per result ({len(stack)})"
         )
     _check_stackable(stack)
-    return _stacked(stack, labels, scene_properties)
+    return _stacked(_padded(stack), labels, scene_properties)
+
+
+def _padded(stack: list[ArrayResult]) -> list[ArrayResult]:
+    """AOIs of different sizes, padded at the right and bottom to the largest.
+
+    The padding holds the fill value and is marked not valid; each AOI keeps its own
+    origin, so its ``xc``/``yc`` centres stay right (they simply run on past the AOI).
+    """
+    height = max(r.data.shape[-2] for r in stack)
+    width = max(r.data.shape[-1] for r in stack)
+    out = []
+    for r in stack:
+        n, c, h, w = r.data.shape
+        if (h, w) == (height, width):
+            out.append(r)
+            continue
+        data = np.empty((n, c, height, width), dtype=r.data.dtype)
+        for band, fill in enumerate(r.fill_values):
+            data[:, band] = _fill_scalar(fill, r.data.dtype)
+        data[:, :, :h, :w] = r.data
+        valid = np.zeros((n, c, height, width), dtype=bool)
+        valid[:, :, :h, :w] = r.valid
+        out.append(dataclasses.replace(r, data=data, valid=valid))
+    return out
 
 
 def _single(
@@ -116,7 +142,7 @@ def _stacked(
     labels: list[Any],
     scene_properties: Mapping[str, Sequence[Any]] | None,
 ) -> xr.Dataset:
-    """Dataset of several same-shaped AOIs along ``geometry``, pixel centres as 2-D coords."""
+    """Dataset of several (padded) AOIs along ``geometry``, pixel centres as 2-D coords."""
     first = stack[0]
     _, _, height, width = first.data.shape
     x_attrs, y_attrs = _axis_attrs(first.crs)
@@ -296,15 +322,6 @@ def _fill_scalar(value: float, dtype: np.dtype[Any]) -> Any:
 def _check_stackable(stack: list[ArrayResult]) -> None:
     """Several AOIs share one array only when everything but their location agrees."""
     first = stack[0]
-    shapes = [r.data.shape[2:] for r in stack]
-    if len(set(shapes)) > 1:
-        raise InvalidInputError(
-            "results",
-            shapes,
-            "AOIs with different grid shapes (height, width) cannot share a geometry "
-            "dimension; read them separately (one to_dataset per AOI) or use AOIs of "
-            "one size",
-        )
     checks: list[tuple[str, Any]] = [
         ("scene ids", lambda r: r.ids),
         ("bands", lambda r: r.bands),
