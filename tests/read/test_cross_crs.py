@@ -100,7 +100,6 @@ def _oracle(
             resampling=resampling,
             src_nodata=src.nodata,
             dst_nodata=0,
-            ERROR_THRESHOLD=0,
         )
     aoi_dst = transform_geometry(aoi, CRS.from_epsg(4326), result.crs)
     outside = rasterio.features.geometry_mask(
