@@ -21,13 +21,15 @@ that names this session's server port is always regenerated.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,6 +144,35 @@ def naip_s3(moto_s3: MotoS3Server, nginx: NginxServer, sample_root: Path) -> S3M
         region="us-east-1",
     )
     return S3Mirror(config, {"aws_access_key_id": "x", "aws_secret_access_key": "x"})
+
+
+def write_flat_collection(
+    root: Path, collection_id: str, items: Sequence[Mapping[str, Any]]
+) -> Path:
+    """Write ``collection.json`` plus one JSON file per item in ``root``; return its path."""
+    for item in items:
+        (root / f"{item['id']}.json").write_text(json.dumps(item))
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": collection_id,
+        "description": f"test collection {collection_id}",
+        "license": "proprietary",
+        "extent": {
+            "spatial": {"bbox": [[-180, -90, 180, 90]]},
+            "temporal": {"interval": [["2000-01-01T00:00:00Z", None]]},
+        },
+        "links": [{"rel": "item", "href": f"./{item['id']}.json"} for item in items],
+    }
+    path = root / "collection.json"
+    path.write_text(json.dumps(collection))
+    return path
+
+
+@pytest.fixture(scope="session")
+def flat_collection() -> Callable[[Path, str, Sequence[Mapping[str, Any]]], Path]:
+    """:func:`write_flat_collection`: a static collection on disk for ``static_catalog=True``."""
+    return write_flat_collection
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -54,31 +53,19 @@ def _scene(root: Path, name: str, epsg: int, day: str, res: float) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def two_zones(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
+def two_zones(
+    tmp_path_factory: pytest.TempPathFactory, flat_collection: Any
+) -> rasteret.Collection:
     root = tmp_path_factory.mktemp("zones")
     items = [
         _scene(root, "zone10-a", 32610, "2024-05-01", 10.0),
         _scene(root, "zone11-a", 32611, "2024-05-02", 10.0),
         _scene(root, "zone10-b", 32610, "2024-05-06", 10.0),
     ]
-    for it in items:
-        (root / f"{it['id']}.json").write_text(json.dumps(it))
-    collection = {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "id": "zones",
-        "description": "x",
-        "license": "proprietary",
-        "extent": {
-            "spatial": {"bbox": [[-180, -90, 180, 90]]},
-            "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]},
-        },
-        "links": [{"rel": "item", "href": f"./{it['id']}.json"} for it in items],
-    }
-    (root / "collection.json").write_text(json.dumps(collection))
+    path = flat_collection(root, "zones", items)
     return rasteret.build_from_stac(
         name="zones",
-        stac_api=str(root / "collection.json"),
+        stac_api=str(path),
         collection="zones",
         band_map={"B04": "B04"},
         static_catalog=True,

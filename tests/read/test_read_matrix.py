@@ -8,7 +8,6 @@ codec's tolerance).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +122,9 @@ def _item(name: str, path: Path) -> dict[str, Any]:
     }
 
 
-def _catalog(root: Path, variants: dict[str, tuple[dict[str, Any], float]]) -> Path:
+def _catalog(
+    root: Path, variants: dict[str, tuple[dict[str, Any], float]], flat_collection: Any
+) -> Path:
     items = []
     for name, (args, _tol) in variants.items():
         kwargs = {
@@ -136,30 +137,15 @@ def _catalog(root: Path, variants: dict[str, tuple[dict[str, Any], float]]) -> P
             **args,
         }
         items.append(_item(name, write_cog(root / f"{name}.tif", **kwargs)))
-    collection = {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "id": "variants",
-        "description": "x",
-        "license": "proprietary",
-        "extent": {
-            "spatial": {"bbox": [[-180, -90, 180, 90]]},
-            "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]},
-        },
-        "links": [{"rel": "item", "href": f"./{it['id']}.json"} for it in items],
-    }
-    for it in items:
-        (root / f"{it['id']}.json").write_text(json.dumps(it))
-    (root / "collection.json").write_text(json.dumps(collection))
-    return root / "collection.json"
+    return Path(flat_collection(root, "variants", items))
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
+def single(tmp_path_factory: pytest.TempPathFactory, flat_collection: Any) -> rasteret.Collection:
     root = tmp_path_factory.mktemp("variants")
     return rasteret.build_from_stac(
         name="variants",
-        stac_api=str(_catalog(root, VARIANTS)),
+        stac_api=str(_catalog(root, VARIANTS, flat_collection)),
         collection="variants",
         band_map={"v": "data"},
         static_catalog=True,
@@ -168,11 +154,11 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
 
 
 @pytest.fixture(scope="module")
-def multi(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
+def multi(tmp_path_factory: pytest.TempPathFactory, flat_collection: Any) -> rasteret.Collection:
     root = tmp_path_factory.mktemp("multi")
     return rasteret.build_from_stac(
         name="multi",
-        stac_api=str(_catalog(root, MULTI)),
+        stac_api=str(_catalog(root, MULTI, flat_collection)),
         collection="variants",
         band_map={"r": "data", "g": "data", "b": "data"},
         band_index_map={"r": 0, "g": 1, "b": 2},
@@ -247,7 +233,7 @@ def test_valid_mask_follows_nodata_and_internal_masks(
 
 
 def test_tile_wide_windows_decode_straight_into_the_canvas(
-    tmp_path: Path, gdal_read: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, gdal_read: Any, monkeypatch: pytest.MonkeyPatch, flat_collection: Any
 ) -> None:
     # A spy on rasteret's own decoder (behaviour unchanged) records whether the engine
     # handed it a canvas region to decode into.
@@ -264,7 +250,7 @@ def test_tile_wide_windows_decode_straight_into_the_canvas(
     root = tmp_path / "chips"
     root.mkdir()
     variants = {"chip": ({"dtype": "uint16", "compress": "deflate", "predictor": 2}, 0)}
-    cat_path = _catalog(root, variants)
+    cat_path = _catalog(root, variants, flat_collection)
     coll = rasteret.build_from_stac(
         name="chips",
         stac_api=str(cat_path),
