@@ -99,6 +99,8 @@ def test_retries_transient_errors(fake_stac_api: Any) -> None:
 def test_persistent_server_error_names_status_and_url(
     fake_stac_api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Only the retry *delay* is shortened (same retry policy, no sleeping) so the test
+    # stays fast; the requests still go to the real local server.
     monkeypatch.setattr(search_module, "make_retry", lambda: make_retry(backoff_factor=0))
     fake_stac_api.add("s2", ["a"])
     fake_stac_api.fail_search_with = [503] * 10
