@@ -432,11 +432,8 @@ class Collection:
     ) -> ArrayResult | list[ArrayResult]:
         """Async twin of :meth:`get_numpy`."""
         single_band = isinstance(bands, str)
-        band_list = [bands] if isinstance(bands, str) else list(bands)
-        if not band_list:
-            raise InvalidInputError("bands", bands, "name at least one band")
-        if not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise InvalidInputError("max_concurrent", max_concurrent, "must be an integer >= 1")
+        band_list = _band_list(bands)
+        _check_max_concurrent(max_concurrent)
         aois = normalize_geometries(geometries, crs=crs)
         dst_crs = _parse_crs("target_crs", target_crs)
         res = _parse_resolution(resolution)
@@ -468,7 +465,7 @@ class Collection:
             )
             for geom in aois.geometries
         ]
-        total = sum(len(p.plan.jobs) for p in prepared)
+        total = len({key for p in prepared for key in p.plan.jobs})  # shared tiles count once
         with ProgressBar(f"{self.name}: reading", unit="tile", total=total) as bar:
             results = await read_aois_async(
                 prepared, store, max_concurrent=max_concurrent, on_tile=lambda: bar.update(1)
@@ -551,8 +548,7 @@ class Collection:
         """Async twin of :meth:`get_xarray`."""
         from rasteret.adapters.xarray import to_dataset  # noqa: PLC0415 - xarray is optional
 
-        band_list = [bands] if isinstance(bands, str) else list(bands)
-        result = await self.get_numpy_async(geometries, band_list, **options)
+        result = await self.get_numpy_async(geometries, _band_list(bands), **options)
         results = result if isinstance(result, list) else [result]
         clouds = dict(
             zip(
@@ -582,9 +578,8 @@ class Collection:
         from rasteret.adapters.geopandas import to_geodataframe  # noqa: PLC0415 - optional dep
 
         aois = normalize_geometries(geometries, crs=options.get("crs"))
-        band_list = [bands] if isinstance(bands, str) else list(bands)
         result = await self.get_numpy_async(
-            list(aois.geometries), band_list, **{**options, "crs": aois.crs}
+            list(aois.geometries), _band_list(bands), **{**options, "crs": aois.crs}
         )
         results = result if isinstance(result, list) else [result]
         return to_geodataframe(results, list(aois.geometries), aois.crs, attributes=aois.attributes)
@@ -608,9 +603,8 @@ class Collection:
         backend: StorageBackend | None = None,
     ) -> pa.Table:
         """Async twin of :meth:`sample_points`."""
-        band_list = [bands] if isinstance(bands, str) else list(bands)
-        if not band_list:
-            raise InvalidInputError("bands", bands, "name at least one band")
+        band_list = _band_list(bands)
+        _check_max_concurrent(max_concurrent)
         pts = normalize_points(points, crs=crs)
         store = self._storage(backend)
         wgs84 = CRS.from_epsg(4326)
@@ -728,6 +722,19 @@ class Collection:
         if self._path is not None:
             lines.append(f"  source: {self._path}")
         return "\n".join(lines) + ">"
+
+
+def _band_list(bands: str | Sequence[str]) -> list[str]:
+    """The requested band codes as a list (a lone code becomes a list of one)."""
+    band_list = [bands] if isinstance(bands, str) else list(bands)
+    if not band_list:
+        raise InvalidInputError("bands", bands, "name at least one band")
+    return band_list
+
+
+def _check_max_concurrent(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError("max_concurrent", value, "must be an integer >= 1")
 
 
 def _parse_crs(parameter: str, value: Any) -> CRS | None:
