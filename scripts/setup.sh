@@ -8,6 +8,7 @@ need_apt=()
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 [ -f /usr/share/postgresql/15/extension/postgis.control ] || need_apt+=(postgresql-15-postgis-3)
 ls /usr/lib/postgresql/15/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql-15)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # installs azurite (below)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -22,4 +23,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e '.[dev]'
     touch "$stamp"
+fi
+
+# Azurite (the Azure Blob emulator the tests read from) is a Node.js package.
+azurite_version=3.37.0
+if [ ! -x .tools/azurite/node_modules/.bin/azurite-blob ] \
+    || ! grep -q "\"version\": \"$azurite_version\"" .tools/azurite/node_modules/azurite/package.json 2>/dev/null; then
+    echo "setup: installing azurite $azurite_version into .tools/azurite"
+    mkdir -p .tools/azurite
+    npm install --silent --no-audit --no-fund --prefix .tools/azurite "azurite@$azurite_version" >/dev/null
 fi

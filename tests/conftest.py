@@ -194,3 +194,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """
     if "obstore" in sys.modules:
         time.sleep(0.2)
+
+
+from rasteret_sandbox.servers.azurite import AzuriteServer  # noqa: E402 (appended section)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteServer]:
+    """Azurite's blob service on 127.0.0.1 (account ``devstoreaccount1``, its published key).
+
+    Installed by scripts/setup.sh into ``.tools/azurite``; a missing install makes the
+    fixture ERROR with the command to run.
+    """
+    with AzuriteServer() as server:
+        yield server

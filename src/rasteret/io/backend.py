@@ -27,6 +27,7 @@ aiohttp, and S3Store on moto):
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -47,6 +48,8 @@ from obstore.store import AzureStore, GCSStore, HTTPStore, LocalStore, S3Store
 
 from rasteret.errors import FetchError, InvalidInputError
 from rasteret.io.cloud import CloudConfig
+from rasteret.io.retry import RetryPolicy, TransientFetchError, check_body_length, retry_async
+from rasteret.io.signing import SasTokenProvider, obstore_credential_provider
 from rasteret.io.sync import mark_native_io, on_shutdown, run_sync
 from rasteret.io.urls import StoreKey, StoreKind, locate, redact_url
 
@@ -78,6 +81,8 @@ _MAX_PARALLEL = 10  # merged requests in flight per get_ranges call, as obstore 
 _STATUS_RE = re.compile(r"status code: (\d{3})")
 _RETRIES_RE = re.compile(r"after (\d+) retries")
 _UNSATISFIABLE_RE = re.compile(r"status code: 416|Requested range was invalid|StartTooLarge")
+# A body stream cut off (obstore reports it without a retry count): worth another try.
+_BODY_ERROR_RE = re.compile(r"body error|error decoding response body|IncompleteMessage")
 _URL_TAIL_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#]*)[?#]\S*")
 _CREDENTIAL_PREFIXES = {"aws_": StoreKind.S3, "azure_": StoreKind.AZURE, "google_": StoreKind.GCS}
 
@@ -229,6 +234,23 @@ def _fetch_error(err: BaseException, url: str, start: int | None, end: int | Non
     )
 
 
+def _classified(
+    err: BaseException, url: str, start: int | None, end: int | None
+) -> FetchError | TransientFetchError:
+    """The FetchError for ``err``, wrapped as transient when another try may succeed.
+
+    Transient: throttling (429/503, which obstore retried too quickly) and a body
+    stream cut off. Everything else obstore either retried already (5xx, resets,
+    timeouts) or is final (404, 403, a server that ignores Range).
+    """
+    error = _fetch_error(err, url, start, end)
+    if error.status in (429, 503) or (
+        error.status is None and _BODY_ERROR_RE.search(str(err)) is not None
+    ):
+        return TransientFetchError(error)
+    return error
+
+
 def _user_agent() -> str:
     try:
         return f"rasteret/{metadata.version('rasteret')}"
@@ -252,6 +274,8 @@ class ObstoreBackend:
         client_options: Mapping[str, str] | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         coalesce: int = DEFAULT_COALESCE,
+        sas_provider: SasTokenProvider | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self._config = cloud_config if cloud_config is not None else CloudConfig()
         if not isinstance(self._config, CloudConfig):
@@ -259,6 +283,11 @@ class ObstoreBackend:
                 "cloud_config", type(cloud_config).__name__, "must be a CloudConfig or None"
             )
         self._credentials = _split_credentials(credentials or {})
+        if sas_provider is not None and not callable(sas_provider):
+            raise InvalidInputError(
+                "sas_provider", type(sas_provider).__name__, "must be a SasTokenProvider"
+            )
+        self._sas_provider = sas_provider
         if self._config.anonymous and any(self._credentials.values()):
             raise InvalidInputError(
                 "credentials", "<redacted>", "cannot be combined with CloudConfig(anonymous=True)"
@@ -287,6 +316,12 @@ class ObstoreBackend:
         if isinstance(coalesce, bool) or not isinstance(coalesce, int) or coalesce < 0:
             raise InvalidInputError("coalesce", coalesce, "must be an integer >= 0")
         self._coalesce = coalesce
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise InvalidInputError(
+                "retry_policy", type(retry_policy).__name__, "must be a RetryPolicy or None"
+            )
+        # Retries obstore does not make (short bodies, throttling): see rasteret.io.retry.
+        self._policy = retry_policy if retry_policy is not None else RetryPolicy()
         self._stores: OrderedDict[StoreKey, ObjectStore] = OrderedDict()
         self._lock = threading.Lock()
         on_shutdown(self.close)
@@ -304,7 +339,7 @@ class ObstoreBackend:
 
         The URL is rewritten by the backend's :class:`CloudConfig` first.
         """
-        location = locate(self._config.rewrite(url))
+        location = locate(self._config.rewrite(url), azure_endpoint=self._config.azure_endpoint)
         return self._store(location.store), location.path
 
     def close(self) -> None:
@@ -360,6 +395,43 @@ class ObstoreBackend:
         await asyncio.gather(*(fetch(m) for m in plan))
         return out
 
+    async def get_ranges_with_meta_async(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> tuple[list[bytes], ObjectMeta | None]:
+        """:meth:`get_ranges_async` plus the object's metadata from the same responses.
+
+        The read engine compares that metadata with the indexed size and ETag, so a
+        changed object is caught without any extra request. The metadata is None
+        only when every range was empty (no request was made). When this backend's
+        own :class:`CloudConfig` sends ``url`` elsewhere (a mirror: https to s3, or
+        another host), only the size is reported: ETags and timestamps are per
+        origin, so they could not be compared with those the index recorded.
+
+        Raises:
+            FetchError: A range could not be read after retries.
+        """
+        plan = coalesce_ranges(starts, ends, gap=self._coalesce)
+        out = [b""] * len(starts)
+        if not plan:
+            return out, None
+        store, path = self.resolve(url)
+        limit = asyncio.Semaphore(_MAX_PARALLEL)
+        metas: list[ObjectMeta] = []
+
+        async def fetch(merged: MergedRange) -> None:
+            async with limit:
+                data, meta = await self._get(store, path, url, merged.start, merged.end)
+            metas.append(meta)
+            view = memoryview(data)
+            for i in merged.members:
+                offset = starts[i] - merged.start
+                out[i] = bytes(view[offset : offset + ends[i] - starts[i]])
+
+        await asyncio.gather(*(fetch(m) for m in plan))
+        if self._config.rewrite(url) != url:
+            return out, ObjectMeta(size=metas[0].size)
+        return out, metas[0]
+
     async def head_async(self, url: str) -> ObjectMeta:
         """Return the metadata of ``url`` without reading its bytes."""
         store, path = self.resolve(url)
@@ -388,6 +460,21 @@ class ObstoreBackend:
     async def _get(
         self, store: ObjectStore, path: str, url: str, start: int, end: int
     ) -> tuple[bytes, ObjectMeta]:
+        """One range read, retried where obstore does not retry, length-checked."""
+
+        async def once() -> tuple[bytes, ObjectMeta]:
+            data, meta = await self._get_once(store, path, url, start, end)
+            status = None if isinstance(store, LocalStore) else 206
+            check_body_length(
+                data, url=redact_url(url), start=start, end=end, size=meta.size, status=status
+            )
+            return data, meta
+
+        return await retry_async(once, policy=self._policy)
+
+    async def _get_once(
+        self, store: ObjectStore, path: str, url: str, start: int, end: int
+    ) -> tuple[bytes, ObjectMeta]:
         mark_native_io()
         try:
             result: GetResult = await obstore.get_async(
@@ -396,7 +483,7 @@ class ObstoreBackend:
             data = await result.bytes_async()
         except _OBSTORE_ERRORS as err:
             if not _UNSATISFIABLE_RE.search(str(err)):
-                raise _fetch_error(err, url, start, end) from err
+                raise _classified(err, url, start, end) from err
             # start >= size: learn the size; an empty read is then the right answer.
             meta = await self._head(store, path, url)
             if start >= meta.size:
@@ -405,12 +492,15 @@ class ObstoreBackend:
         return bytes(data), _object_meta(result.meta)
 
     async def _head(self, store: ObjectStore, path: str, url: str) -> ObjectMeta:
-        mark_native_io()
-        try:
-            meta = await obstore.head_async(store, path)
-        except _OBSTORE_ERRORS as err:
-            raise _fetch_error(err, url, None, None) from err
-        return _object_meta(meta)
+        async def once() -> ObjectMeta:
+            mark_native_io()
+            try:
+                meta = await obstore.head_async(store, path)
+            except _OBSTORE_ERRORS as err:
+                raise _classified(err, url, None, None) from err
+            return _object_meta(meta)
+
+        return await retry_async(once, policy=self._policy)
 
     def _store(self, key: StoreKey) -> ObjectStore:
         with self._lock:
@@ -458,14 +548,7 @@ class ObstoreBackend:
                 if cfg.anonymous:
                     gcs["skip_signature"] = True
                 return GCSStore(key.authority, config=gcs, **common)  # type: ignore[arg-type]
-            azure: dict[str, Any] = dict(secrets)
-            if key.account:
-                azure["account_name"] = key.account
-            if key.query:
-                azure["sas_key"] = key.query
-            elif cfg.anonymous:
-                azure["skip_signature"] = True
-            return AzureStore(key.authority, config=azure, **common)  # type: ignore[arg-type]
+            return self._azure_store(key, secrets, common)
         except _OBSTORE_ERRORS as err:
             # Never echo credential values (nor chain the error that might hold them).
             detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -478,6 +561,55 @@ class ObstoreBackend:
                 f"obstore refused the configuration: {detail} "
                 f"(credential keys given: {sorted(secrets)})",
             ) from None
+
+    def _azure_store(
+        self, key: StoreKey, secrets: Mapping[str, str], common: dict[str, Any]
+    ) -> AzureStore:
+        """An AzureStore signed by the first that applies, else unsigned.
+
+        Order: the href's own SAS, the SAS provider, given or environment credentials.
+        Unsigned rather than obstore's fallback, which asks the VM metadata service
+        (169.254.169.254) for a managed-identity token: off Azure that hangs until a
+        timeout and then fails, even for a public container.
+        """
+        azure: dict[str, Any] = dict(secrets)
+        if key.account:  # the URL names the account; a credentials alias would clash
+            azure = {k: v for k, v in azure.items() if _azure_short_name(k) != "account_name"}
+            azure["account_name"] = key.account
+        if key.endpoint:
+            azure["endpoint"] = f"{key.endpoint}/{key.account}"
+            if key.endpoint.startswith("http://"):
+                # The configured endpoint says plain HTTP (Azurite): the caller's choice.
+                common = {**common, "client_options": {**self._client_options, "allow_http": True}}
+        provider = None
+        if key.query:
+            azure["sas_key"] = key.query
+        elif self._sas_provider is not None and not self._config.anonymous:
+            provider = obstore_credential_provider(self._sas_provider, key.account, key.authority)
+        elif self._config.anonymous or not _has_azure_credentials(secrets):
+            azure["skip_signature"] = True
+        return AzureStore(key.authority, config=azure, credential_provider=provider, **common)  # type: ignore[arg-type]
+
+
+# Names (after the azure_/azure_storage_ prefix) that identify rather than authenticate.
+_AZURE_NON_SECRET = frozenset(
+    {"account_name", "container_name", "endpoint", "authority_host", "use_fabric_endpoint"}
+)
+
+
+def _has_azure_credentials(secrets: Mapping[str, str]) -> bool:
+    """Whether obstore would find an Azure credential in ``secrets`` or the environment."""
+    names = [k.lower() for k in secrets] + [
+        k.lower() for k, v in os.environ.items() if k.upper().startswith("AZURE_") and v
+    ]
+    return any(
+        _azure_short_name(name) not in _AZURE_NON_SECRET | {"skip_signature"} for name in names
+    )
+
+
+def _azure_short_name(name: str) -> str:
+    """``azure_storage_account_key`` -> ``account_key`` (obstore accepts both spellings)."""
+    return name.lower().removeprefix("azure_").removeprefix("storage_")
 
 
 def _split_credentials(credentials: Mapping[str, str]) -> dict[StoreKind, dict[str, str]]:
@@ -505,12 +637,14 @@ def create_backend(
     credentials: Mapping[str, str] | None = None,
     client_options: Mapping[str, str] | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
+    sas_provider: SasTokenProvider | None = None,
 ) -> ObstoreBackend:
     """Create the backend rasteret uses for range reads, e.g. to add credentials.
 
     Args:
         cloud_config: URL rewrites and store settings (requester pays, region,
-            endpoint, anonymous, allow_http). Safe to persist; holds no secrets.
+            endpoint, azure_endpoint, anonymous, allow_http). Safe to persist; holds
+            no secrets.
         credentials: Secrets, kept only in this backend and never written to the
             index. Keys use obstore's environment-style names with a provider
             prefix: ``aws_access_key_id``, ``aws_secret_access_key``,
@@ -522,6 +656,10 @@ def create_backend(
             (e.g. ``{"timeout": "60s"}``).
         max_retries: Retries for 5xx, dropped connections and timeouts, with
             exponential backoff (100 ms up to 5 s, at most 60 s per request).
+        sas_provider: Signs Azure Blob reads at fetch time (e.g.
+            :class:`~rasteret.io.signing.PlanetaryComputerSas`), once per container
+            per token expiry, so indexes keep unsigned hrefs. An href that already
+            carries a SAS uses its own.
 
     Example:
         >>> backend = create_backend(
@@ -534,4 +672,5 @@ def create_backend(
         credentials=credentials,
         client_options=client_options,
         max_retries=max_retries,
+        sas_provider=sas_provider,
     )

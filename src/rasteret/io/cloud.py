@@ -51,6 +51,10 @@ class CloudConfig:
     """S3 region; obstore's default (environment, else ``us-east-1``) when None."""
     endpoint: str | None = None
     """S3-compatible endpoint (MinIO, moto, R2...); path-style requests are used with it."""
+    azure_endpoint: str | None = None
+    """Path-style Azure Blob endpoint (Azurite's ``http://127.0.0.1:10000``, Azure Stack):
+    hrefs ``{azure_endpoint}/{account}/{container}/{blob}`` are read through obstore's
+    AzureStore (SAS, account key, signing) instead of as plain HTTP."""
     anonymous: bool = False
     """Do not look up credentials or sign requests (public buckets)."""
     allow_http: bool = False
@@ -69,7 +73,7 @@ class CloudConfig:
         for name in ("requester_pays", "anonymous", "allow_http"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(name, getattr(self, name), "must be a bool")
-        for name in ("region", "endpoint"):
+        for name in ("region", "endpoint", "azure_endpoint"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidInputError(name, value, "must be a non-empty string or None")
@@ -82,11 +86,19 @@ class CloudConfig:
                 self.requester_pays,
                 self.region,
                 self.endpoint,
+                self.azure_endpoint,
                 self.anonymous,
                 self.allow_http,
                 tuple(sorted(self.client_options.items())),
             )
         )
+
+    def __repr__(self) -> str:
+        # The generated repr would print client options (auth headers) and endpoint
+        # user info; show what the manifest stores instead.
+        public = self.to_public_dict()
+        fields = ", ".join(f"{k}={v!r}" for k, v in public.items())
+        return f"CloudConfig({fields})"
 
     def rewrite(self, url: str) -> str:
         """Apply the first matching URL rewrite, or return ``url`` unchanged.
@@ -115,6 +127,7 @@ class CloudConfig:
             "requester_pays": self.requester_pays,
             "region": self.region,
             "endpoint": redact_url(self.endpoint) if self.endpoint else None,
+            "azure_endpoint": redact_url(self.azure_endpoint) if self.azure_endpoint else None,
             "anonymous": self.anonymous,
             "allow_http": self.allow_http,
             "client_options": options,
@@ -135,6 +148,7 @@ class CloudConfig:
             "requester_pays",
             "region",
             "endpoint",
+            "azure_endpoint",
             "anonymous",
             "allow_http",
             "client_options",

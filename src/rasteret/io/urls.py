@@ -15,13 +15,14 @@ either.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from rasteret.errors import InvalidInputError
 
-__all__ = ["Location", "StoreKey", "StoreKind", "locate", "redact_url"]
+__all__ = ["Location", "StoreKey", "StoreKind", "locate", "redact_text", "redact_url"]
 
 _S3_SCHEMES = frozenset({"s3", "s3a"})
 _GCS_SCHEMES = frozenset({"gs", "gcs"})
@@ -57,6 +58,9 @@ class StoreKey:
     query: str = ""
     """Query string of a signed URL (HTTP) or SAS token (Azure), part of the identity
     because the store sends it with every request."""
+    endpoint: str = ""
+    """Azure only: the path-style service endpoint (Azurite, Azure Stack) the URL was
+    found under, without the account; empty for ``*.blob.core.windows.net``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +91,19 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+_QUERY_IN_TEXT = re.compile(r"\?[^\s'\"<>)]*")
+_USERINFO_IN_TEXT = re.compile(r"(?<=://)[^\s/@'\"<>]+@")
+
+
+def redact_text(text: str) -> str:
+    """``text`` (e.g. a third-party error message) with URL queries and user info removed.
+
+    Messages from HTTP clients quote the URL or path they failed on, query string
+    included, so a signed URL's token would otherwise travel into rasteret's errors.
+    """
+    return _USERINFO_IN_TEXT.sub("", _QUERY_IN_TEXT.sub("?<redacted>", text))
+
+
 def _decode_path(path: str) -> str:
     return "/".join(unquote(segment) for segment in path.lstrip("/").split("/"))
 
@@ -97,7 +114,7 @@ def _require(value: str, url: str, what: str) -> str:
     return value
 
 
-def locate(url: str) -> Location:
+def locate(url: str, *, azure_endpoint: str | None = None) -> Location:
     """Route ``url`` (already rewritten by :class:`~rasteret.io.cloud.CloudConfig`) to a store.
 
     Args:
@@ -105,6 +122,10 @@ def locate(url: str) -> Location:
             ``az://container/key``, ``abfs[s]://container@account.dfs.core.windows.net/key``,
             ``https://account.blob.core.windows.net/container/key``, ``file:///abs/path``
             or a filesystem path.
+        azure_endpoint: A path-style Azure Blob endpoint such as Azurite's
+            ``http://127.0.0.1:10000``. URLs under it, ``{endpoint}/{account}/{container}/{key}``,
+            go to an Azure store rather than a plain HTTP one: nothing in such a URL says
+            "Azure", so only the caller can.
 
     Returns:
         The store identity and the decoded key within it.
@@ -120,11 +141,15 @@ def locate(url: str) -> Location:
         return Location(store=StoreKey(kind=StoreKind.LOCAL), path=_local_key(url))
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise InvalidInputError("url", url, "file URLs on another host are not supported")
+            raise InvalidInputError(
+                "url", redact_url(url), "file URLs on another host are not supported"
+            )
         return Location(store=StoreKey(kind=StoreKind.LOCAL), path=_local_key(unquote(parts.path)))
     if scheme in _AZURE_SCHEMES:
         return _azure_scheme(url, parts.netloc, parts.path)
     if scheme in ("http", "https"):
+        if azure_endpoint and (emulated := _azure_path_style(url, parts, azure_endpoint)):
+            return emulated
         return _http(url, scheme, parts)
     kind = StoreKind.S3 if scheme in _S3_SCHEMES else StoreKind.GCS
     if scheme not in _S3_SCHEMES | _GCS_SCHEMES:
@@ -160,6 +185,28 @@ def _azure_scheme(url: str, netloc: str, path: str) -> Location:
     key = _require(_decode_path(path), url, "object key")
     store = StoreKey(
         kind=StoreKind.AZURE, authority=_require(container, url, "container"), account=account
+    )
+    return Location(store=store, path=key)
+
+
+def _azure_path_style(url: str, parts: SplitResult, endpoint: str) -> Location | None:
+    base = urlsplit(endpoint.rstrip("/"))
+    same_origin = (
+        base.scheme.lower() == parts.scheme.lower()
+        and (base.hostname or "").lower() == (parts.hostname or "").lower()
+        and base.port == parts.port
+    )
+    if not same_origin or not parts.path.startswith(base.path + "/"):
+        return None
+    account, _, rest = parts.path[len(base.path) + 1 :].partition("/")
+    container, _, blob = rest.partition("/")
+    key = _require(_decode_path(blob), url, "object key")
+    store = StoreKey(
+        kind=StoreKind.AZURE,
+        authority=_require(unquote(container), url, "container"),
+        account=_require(unquote(account), url, "storage account"),
+        query=parts.query,
+        endpoint=urlunsplit((base.scheme.lower(), base.netloc.lower(), base.path, "", "")),
     )
     return Location(store=store, path=key)
 

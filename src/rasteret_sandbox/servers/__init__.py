@@ -10,16 +10,23 @@ server that fails to start raises :class:`ServerStartError` carrying the tail of
 
 Modules: ``_process`` (ports, readiness polling, stopping, :class:`ServerStartError`,
 :class:`LogEntry`, the context-manager base), ``nginx``, ``range_server`` (aiohttp),
-``moto_s3`` and ``stac_api`` (PostgreSQL + pgstac + stac-fastapi-pgstac).
+``moto_s3``, ``azurite`` (Azure Blob emulator, npm) and ``stac_api`` (PostgreSQL + pgstac +
+stac-fastapi-pgstac), and ``fault_proxy`` (injects 5xx, 429, resets, stalls and bad
+bodies on a schedule).
 """
 
 from rasteret_sandbox.servers._process import LogEntry, ServerStartError, free_port
+from rasteret_sandbox.servers.azurite import AzuriteServer
+from rasteret_sandbox.servers.fault_proxy import Fault, FaultProxy
 from rasteret_sandbox.servers.moto_s3 import MotoS3Server
 from rasteret_sandbox.servers.nginx import NginxServer
 from rasteret_sandbox.servers.range_server import RangeServer
 from rasteret_sandbox.servers.stac_api import StacApiServer
 
 __all__ = [
+    "AzuriteServer",
+    "Fault",
+    "FaultProxy",
     "LogEntry",
     "MotoS3Server",
     "NginxServer",
