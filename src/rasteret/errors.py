@@ -69,6 +69,7 @@ class FetchError(RasteretError, OSError):
         status: int | None = None,
         attempts: int = 1,
     ) -> None:
+        self.reason = message
         self.url = url
         self.start = start
         self.end = end
@@ -77,6 +78,39 @@ class FetchError(RasteretError, OSError):
         where = url if start is None else f"{url} [{start}, {end})"
         extra = f", status {status}" if status is not None else ""
         super().__init__(f"{message} ({where}{extra}, {attempts} attempt(s))")
+
+    def with_attempts(self, attempts: int) -> FetchError:
+        """The same error with the total attempt count of an outer retry loop."""
+        return FetchError(
+            self.reason,
+            url=self.url,
+            start=self.start,
+            end=self.end,
+            status=self.status,
+            attempts=attempts,
+        )
+
+
+class StaleSourceError(RasteretError, RuntimeError):
+    """An indexed object changed after the build, so its indexed tile layout is wrong.
+
+    Reading on would decode the wrong bytes; rebuild the collection (``force=True``)
+    or pass ``on_stale="reindex"`` to the read.
+
+    Attributes:
+        url: The object that changed (credentials stripped).
+        changed: What differs, as ``{field: (indexed, now)}`` (``size``, ``etag``,
+            ``last_modified``).
+    """
+
+    def __init__(self, url: str, changed: dict[str, tuple[object, object]]) -> None:
+        self.url = url
+        self.changed = changed
+        what = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        super().__init__(
+            f"{url} changed since it was indexed ({what}); rebuild the collection with "
+            "force=True or read with on_stale='reindex'"
+        )
 
 
 class BuildError(RasteretError, RuntimeError):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from rasteret.errors import FetchError, TiffFormatError
 from rasteret.io import ObjectMeta, StorageBackend
+from rasteret.io.urls import redact_url
 from rasteret.tiff import limits
 from rasteret.tiff.header import HeaderTruncatedError, parse_tiff_header
 from rasteret.tiff.types import TiffHeader
@@ -69,7 +70,7 @@ async def fetch_header(
         file_size = len(data)  # a short read means we hold the whole object
     while True:
         try:
-            header = parse_tiff_header(data, source=url, file_size=file_size)
+            header = parse_tiff_header(data, source=redact_url(url), file_size=file_size)
             break
         except HeaderTruncatedError as err:
             want = max(err.needed, 2 * len(data))

@@ -38,6 +38,7 @@ from rasteret.index import (
     records_to_table,
     write_index,
 )
+from rasteret.index.records import strip_secrets
 from rasteret.io import CloudConfig, StorageBackend, create_backend
 from rasteret.io.sync import run_sync
 from rasteret.progress import ProgressBar
@@ -360,7 +361,7 @@ def _records(
                     {
                         "item_id": item.get("id"),
                         "band": band.code,
-                        "url": url,
+                        "url": strip_secrets(url),  # kept in the manifest and messages
                         "reason": result.reason,
                     }
                 )

@@ -191,7 +191,10 @@ def read_index(path: Path) -> tuple[pa.Table, Manifest]:
     path = Path(path)
     _, manifest = _metadata_of(path)
     try:
-        table = pq.read_table(path)
+        # ParquetFile, not read_table: read_table goes through pyarrow.dataset, whose
+        # import pulls in pandas (~0.3 s), a cost every cold read would pay.
+        with pq.ParquetFile(path) as pf:
+            table = pf.read()
     except (OSError, pa.ArrowException) as err:
         raise IndexFormatError(f"{path}: could not read the index ({err})") from err
     schema.check_schema(table.schema, source=str(path))

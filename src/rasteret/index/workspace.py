@@ -80,7 +80,11 @@ class Workspace:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        if root is not None and not isinstance(root, str | os.PathLike):
+            raise InvalidInputError("workspace_dir", root, "must be a str or os.PathLike")
         self.root: Path = Path(root).expanduser() if root is not None else default_root()
+        if self.root.exists() and not self.root.is_dir():
+            raise InvalidInputError("workspace_dir", str(self.root), "is not a directory")
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"

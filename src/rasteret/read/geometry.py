@@ -210,6 +210,10 @@ def _as_xy_array(points: object) -> NDArray[np.float64] | None:
         for p in points
     ):
         return np.array(points, dtype=np.float64)
+    if all(_is_number(v) for v in points) or all(
+        isinstance(p, tuple | list) and p and all(_is_number(v) for v in p) for p in points
+    ):  # numbers, but not in pairs: say so rather than fail on one of them later
+        raise InvalidInputError("points", _describe(points), "expected (x, y) pairs of numbers")
     return None
 
 
@@ -431,8 +435,16 @@ def _is_number(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def _describe(value: object) -> str:
-    """The value's type, for messages: the value itself may be a huge table or frame."""
+def _describe(value: object) -> object:
+    """The value for messages when it is small, else its type (it may be a huge table).
+
+    Numbers, short strings, short sequences and shapely geometries (whose repr shapely
+    shortens) are shown as they are, so the message names the offending value.
+    """
     if isinstance(value, tuple | list) and len(value) <= 4:
         return repr(value)
+    if isinstance(value, Real | shapely.Geometry) or (
+        isinstance(value, str | bytes) and len(value) <= 200
+    ):
+        return value
     return type(value).__name__

@@ -8,7 +8,7 @@ tile is fetched and decoded once however many points land in it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,10 @@ from affine import Affine
 from pyproj import CRS, Transformer
 
 from rasteret.io import StorageBackend
-from rasteret.read.engine import fetch_and_decode
+from rasteret.read.engine import fetch_and_decode, scratch_for
 from rasteret.read.plan import TileJob, TileKey
 from rasteret.read.reader import SceneSource, crs_of_header, transform_of_header
+from rasteret.tiff.types import TiffHeader
 
 _POINT_INDEX = "point_index"
 _SCENE_ID = "scene_id"
@@ -47,6 +48,7 @@ async def sample_points_async(
     backend: StorageBackend,
     max_concurrent: int = 50,
     on_tile: Callable[[], None] | None = None,
+    expected: Mapping[str, TiffHeader] | None = None,
 ) -> pa.Table:
     """Sample ``bands`` of ``scenes`` at the points.
 
@@ -122,7 +124,13 @@ async def sample_points_async(
             values[target][pts] = tile[tr_, tc_, sample]
 
     await fetch_and_decode(
-        jobs.values(), backend, max_concurrent=max_concurrent, consume=consume, on_tile=on_tile
+        jobs.values(),
+        backend,
+        max_concurrent=max_concurrent,
+        consume=consume,
+        destination=scratch_for,  # consume copies the values it keeps
+        on_tile=on_tile,
+        expected=expected,
     )
     return _to_table(scenes, bands, n_points=n_points, values=values, hits=hits, nodata=nodata)
 

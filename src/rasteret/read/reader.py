@@ -28,7 +28,7 @@ from pyproj import CRS
 
 from rasteret.errors import InvalidInputError, MixedGridWarning, UnsupportedReadError
 from rasteret.io import StorageBackend
-from rasteret.read.engine import execute_plan
+from rasteret.read.engine import decode_pool, execute_plan
 from rasteret.read.grid import (
     Window,
     aligned_grid,
@@ -346,10 +346,13 @@ def prepare_aoi_read(
         nodata.append(nd)
         fills.append(_fill_for(dtype, nd, fill_value))
 
+    # Neither array is pre-filled: tiles are decoded straight into ``data`` (by the
+    # decode threads, in parallel, first-touching its pages there), and only what no
+    # tile covers is filled afterwards. ``np.zeros`` maps zero pages lazily.
     data = np.empty((len(scenes), len(bands), height, width), dtype=dtype)
-    for c in range(len(bands)):
-        data[:, c] = fills[c]
-    covered = np.zeros(data.shape, dtype=bool)
+    valid = np.zeros(data.shape, dtype=bool)
+    filled: set[tuple[int, int]] = set()  # planes with a value in every pixel after the plan
+    rects: list[tuple[int, int, int, int, int, int]] = []  # (n, c, r0, r1, c0, c1) read
     plan = ReadPlan()
     canvases: list[npt.NDArray[Any]] = []
     warps: list[tuple[int, int, WarpPlan, int, float | None]] = []
@@ -366,7 +369,7 @@ def prepare_aoi_read(
             r1 = min(height, ifd.height - off[1])
             c1 = min(width, ifd.width - off[0])
             if r0 < r1 and c0 < c1:
-                covered[n, c, r0:r1, c0:c1] = True
+                rects.append((n, c, r0, r1, c0, c1))
             mask_ifd = mask_of(src.header, ifd)
             if mask_ifd is not None:  # GDAL's per-dataset mask: 0 = no data
                 mask_target = len(canvases)
@@ -407,34 +410,71 @@ def prepare_aoi_read(
             target=target,
         )
         plan.add(jobs, pastes)
+        if warps and warps[-1][3] == target:
+            filled.add((n, c))
+        elif rects and rects[-1][:2] == (n, c):
+            _, _, r0, r1, c0, c1 = rects[-1]
+            area = sum(
+                (p.out_rows.stop - p.out_rows.start) * (p.out_cols.stop - p.out_cols.start)
+                for p in pastes
+            )
+            if area != (r1 - r0) * (c1 - c0):  # sparse tiles (no bytes): GDAL reads fill
+                data[n, c, r0:r1, c0:c1] = fills[c]
 
     def finish() -> ArrayResult:
-        """Warp, mask and wrap the canvases once the plan has run."""
+        """Warp, mask and wrap the canvases once the plan has run.
+
+        Every pass here is over whole output planes, so they run per scene on the decode
+        pool (NumPy releases the GIL) and touch only what needs it: the strips around a
+        scene's read rectangle, the AOI's outside only when the AOI leaves some out.
+        """
+        for n, c, r0, r1, c0, c1 in rects:
+            valid[n, c, r0:r1, c0:c1] = True
+            filled.add((n, c))
+            plane = data[n, c]
+            plane[:r0] = fills[c]
+            plane[r1:] = fills[c]
+            plane[r0:r1, :c0] = fills[c]
+            plane[r0:r1, c1:] = fills[c]
         for n, c, mask_target in masks:
-            covered[n, c] &= canvases[mask_target] > 0
+            ok = canvases[mask_target] > 0
+            valid[n, c] &= ok
+            data[n, c][~ok] = fills[c]
         for n, c, warp, target, src_nodata in warps:
             warped, ok = apply_warp(
                 warp, canvases[target], src_nodata=src_nodata, dst_fill=fills[c]
             )
             data[n, c] = warped
-            covered[n, c] = ok
+            valid[n, c] = ok
+            data[n, c][~ok] = fills[c]
+        for n in range(len(scenes)):
+            for c in range(len(bands)):
+                if (n, c) not in filled:  # no source for this scene and band
+                    data[n, c] = fills[c]
 
         outside = geometry_mask(
             [aoi], transform=grid.transform, shape=(height, width), all_touched=all_touched
         )
-        valid = covered & ~outside[np.newaxis, np.newaxis]
-        for c in range(len(bands)):
-            plane = data[:, c]
-            plane[:, outside] = fills[c]
-            plane[~covered[:, c]] = fills[c]
-            nd = nodata[c]
-            if nd is None:
-                continue
-            if math.isnan(nd):
-                if np.issubdtype(dtype, np.floating):
-                    valid[:, c] &= ~np.isnan(plane)
-            else:
-                valid[:, c] &= plane != nd
+        any_outside = bool(outside.any())
+        float_nan = [
+            nd is not None and math.isnan(nd) and np.issubdtype(dtype, np.floating) for nd in nodata
+        ]
+
+        def scene_pass(n: int) -> None:
+            for c in range(len(bands)):
+                plane, ok = data[n, c], valid[n, c]
+                if any_outside:
+                    ok[outside] = False
+                    plane[outside] = fills[c]
+                nd = nodata[c]
+                if nd is None:
+                    continue
+                if float_nan[c]:
+                    ok &= ~np.isnan(plane)
+                elif not math.isnan(nd):
+                    ok &= plane != nd
+
+        list(decode_pool().map(scene_pass, range(len(scenes))))
         out, out_fills = data, tuple(fills)
         if apply_scale:
             out, out_fills = _scaled(data, valid, present), (math.nan,) * len(bands)
@@ -459,8 +499,12 @@ async def read_aois_async(
     *,
     max_concurrent: int = 50,
     on_tile: Callable[[], None] | None = None,
+    expected: Mapping[str, TiffHeader] | None = None,
 ) -> list[ArrayResult]:
-    """Run several prepared reads as ONE plan, so a tile two AOIs need is fetched once."""
+    """Run several prepared reads as ONE plan, so a tile two AOIs need is fetched once.
+
+    ``expected`` (indexed headers by URL) lets the engine refuse objects that changed.
+    """
     plan = ReadPlan()
     canvases: list[npt.NDArray[Any]] = []
     for read in prepared:
@@ -470,5 +514,12 @@ async def read_aois_async(
             read.plan.jobs.values(),
             (dataclasses.replace(p, target=p.target + base) for p in read.plan.pastes),
         )
-    await execute_plan(plan, canvases, backend, max_concurrent=max_concurrent, on_tile=on_tile)
+    await execute_plan(
+        plan,
+        canvases,
+        backend,
+        max_concurrent=max_concurrent,
+        on_tile=on_tile,
+        expected=expected,
+    )
     return [read.finish() for read in prepared]

@@ -24,6 +24,7 @@ from pystac_client.warnings import DoesNotConformTo
 from urllib3.util.retry import Retry
 
 from rasteret.errors import InvalidInputError, RasteretWarning, StacSearchError
+from rasteret.io.urls import redact_text, redact_url
 from rasteret.stac.inputs import (
     BBox,
     DateRange,
@@ -123,7 +124,9 @@ def open_client(
     try:
         return Client.open(stac_api, stac_io=stac_io, timeout=timeout)
     except _CLIENT_ERRORS as err:
-        raise StacSearchError(f"could not open STAC API {stac_api}: {_describe(err)}") from err
+        raise StacSearchError(
+            f"could not open STAC API stac_api={redact_url(stac_api)!r}: {_describe(err)}"
+        ) from err
 
 
 def search_items(
@@ -135,6 +138,7 @@ def search_items(
     query: Mapping[str, Any] | None = None,
     limit_per_page: int = 100,
     progress: ProgressLike | None = None,
+    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
 ) -> list[dict[str, Any]]:
     """Search one collection of a STAC API and return every matching item as a dict.
 
@@ -151,6 +155,8 @@ def search_items(
         query: STAC query-extension filter, e.g. ``{"eo:cloud_cover": {"lt": 10}}``.
         limit_per_page: Page size asked of the API (servers may cap it).
         progress: Told about each page (``update``) and the total (``set_total``).
+        timeout: Requests-style (connect, read) timeout of every request; a request
+            that times out is retried like a 5xx (see :func:`make_retry`).
 
     Returns:
         Item dicts in API order, each id once (the first occurrence wins).
@@ -173,7 +179,7 @@ def search_items(
     ):
         raise InvalidInputError("limit_per_page", limit_per_page, "must be an int >= 1")
 
-    client = open_client(stac_api)
+    client = open_client(stac_api, timeout=timeout)
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
         # Checked before the collection lookup, which on such a catalog would fall back
         # to crawling every child link.
@@ -318,7 +324,7 @@ def _matched(page: Mapping[str, Any]) -> int | None:
 def _describe(err: BaseException) -> str:
     """Summarise a client error: its type, HTTP status if any, and a short message."""
     status = getattr(err, "status_code", None)
-    text = " ".join(str(err).split())
+    text = redact_text(" ".join(str(err).split()))
     if len(text) > 300:
         text = text[:297] + "..."
     prefix = type(err).__name__ + (f" (HTTP {status})" if status else "")

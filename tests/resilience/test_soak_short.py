@@ -1,0 +1,67 @@
+"""A short soak: hundreds of chip reads through the latency/fault proxy leak nothing.
+
+The long run (10,000 reads) is ``benchmarks/soak.py``; this one reads enough chips, at
+sustained concurrency, for a per-read leak to show: one socket, descriptor or thread
+per read would grow by hundreds. Measured from the end of the first segment (the pools
+are full by then) to the end of the last.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from resilience_helpers import COLLECTION, make_backend
+
+import rasteret
+from rasteret_sandbox.servers import Fault, FaultProxy
+from rasteret_sandbox.soak import run_soak
+
+READS = 300
+CONCURRENCY = 8
+RSS_BOUND = 96 * 1024 * 1024
+"""Allowed RSS growth over the measured reads (allocator noise, not 0.24 MB per read)."""
+
+
+@pytest.fixture
+def soak_collection(
+    proxied_catalog: Path, fault_proxy: FaultProxy, tmp_path: Path
+) -> rasteret.Collection:
+    return rasteret.build_from_stac(
+        name="soak",
+        stac_api=str(proxied_catalog),
+        collection=COLLECTION,
+        band_map={"red": "red"},
+        static_catalog=True,
+        workspace_dir=tmp_path,
+    )
+
+
+def test_short_soak_leaks_nothing(
+    soak_collection: rasteret.Collection, fault_proxy: FaultProxy
+) -> None:
+    fault_proxy.set_faults(
+        [
+            Fault(kind="latency", path=r"\.tif", times=None, delay_s=0.002),
+            Fault(kind="status", status=503, path=r"\.tif", times=None, skip=50, every=97),
+            Fault(kind="reset", path=r"\.tif", times=None, skip=60, every=193),
+        ]
+    )
+    report = run_soak(
+        soak_collection,
+        reads=READS,
+        concurrency=CONCURRENCY,
+        backend=make_backend(client_options={"timeout": "5s"}),
+        warmup=40,
+        segments=4,
+    )
+    assert report["errors"] == {}, report
+    assert report["pending_io_tasks"] == 0
+    first, last = report["segments"][0], report["segments"][-1]
+    assert last["fds"] - first["fds"] <= 4, report
+    assert last["sockets"] - first["sockets"] <= 4, report
+    assert last["python_threads"] == first["python_threads"], report
+    assert last["native_threads"] - first["native_threads"] <= 8, report
+    assert last["rss_bytes"] - first["rss_bytes"] <= RSS_BOUND, report
+    faulted = [e for e in fault_proxy.requests(".tif") if e["fault"] in ("status", "reset")]
+    assert faulted, "no fault was injected: the soak did not exercise the retry path"

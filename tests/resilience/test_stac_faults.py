@@ -1,0 +1,124 @@
+"""STAC API faults mid-pagination: retried when transient, StacSearchError (and no index) when not.
+
+The real stac-fastapi-pgstac sits behind a :class:`FaultProxy`; the proxy forwards the
+``Host`` header, so the API's ``next`` links point back at the proxy and later pages can
+fail too. Pages are 5 items, so the 15 Sentinel-2 items take 3 pages.
+
+====================================  ==============================================
+fault on /search                      outcome
+====================================  ==============================================
+503 on page 2, twice                  every item, once (urllib3 retry)
+429 + Retry-After: 1 on page 3        every item, waited >= 1 s
+page 2 stalls past the read timeout   every item (read timeout retried)
+500 on page 2, always                 StacSearchError naming the URL and HTTP 500
+build, /search always 404 or 503      StacSearchError; no index; old index intact
+====================================  ==============================================
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import rasteret
+from rasteret.errors import StacSearchError
+from rasteret.stac import search_items
+from rasteret_sandbox.catalog import SampleCatalog
+from rasteret_sandbox.servers import Fault, FaultProxy, StacApiServer
+
+pytestmark = pytest.mark.stac_api
+
+COLLECTION = "sentinel-2-l2a"
+SEARCH = r"/search"
+PAGE = 5
+
+
+@pytest.fixture(scope="module")
+def stac_proxy(stac_api: StacApiServer) -> Iterator[FaultProxy]:
+    with FaultProxy(stac_api.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxy(stac_proxy: FaultProxy) -> FaultProxy:
+    stac_proxy.clear()
+    return stac_proxy
+
+
+def _search(proxy: FaultProxy) -> list[str]:
+    items = search_items(
+        stac_api=proxy.url, collection=COLLECTION, limit_per_page=PAGE, timeout=(2.0, 1.0)
+    )
+    return [item["id"] for item in items]
+
+
+@pytest.fixture(scope="module")
+def all_ids(stac_proxy: FaultProxy, sample_catalog: SampleCatalog) -> list[str]:
+    stac_proxy.clear()
+    ids = _search(stac_proxy)
+    assert sorted(ids) == sorted(i["id"] for i in sample_catalog.items[COLLECTION])
+    pages = stac_proxy.requests("/search")
+    assert len(pages) >= 3, pages  # really paginated, through the proxy
+    return ids
+
+
+def _faulted(proxy: FaultProxy) -> list[dict[str, object]]:
+    return [e for e in proxy.requests("/search") if e["fault"] is not None]
+
+
+def test_5xx_mid_pagination_is_retried(proxy: FaultProxy, all_ids: list[str]) -> None:
+    proxy.set_faults([Fault(kind="status", status=503, path=SEARCH, skip=1, times=2)])
+    assert _search(proxy) == all_ids
+    assert len(_faulted(proxy)) == 2
+
+
+def test_429_retry_after_is_honoured(proxy: FaultProxy, all_ids: list[str]) -> None:
+    proxy.set_faults(
+        [Fault(kind="status", status=429, retry_after=1, path=SEARCH, skip=2, times=1)]
+    )
+    started = time.perf_counter()
+    assert _search(proxy) == all_ids
+    assert time.perf_counter() - started >= 1.0
+    assert len(_faulted(proxy)) == 1
+
+
+def test_timeout_mid_pagination_is_retried(proxy: FaultProxy, all_ids: list[str]) -> None:
+    proxy.set_faults([Fault(kind="stall", delay_s=2.5, path=SEARCH, skip=1, times=1)])
+    assert _search(proxy) == all_ids
+    assert len(_faulted(proxy)) == 1
+
+
+def test_page_that_keeps_failing_raises(proxy: FaultProxy, all_ids: list[str]) -> None:
+    proxy.set_faults([Fault(kind="status", status=500, path=SEARCH, skip=1, times=None)])
+    with pytest.raises(StacSearchError, match="HTTP 500") as info:
+        _search(proxy)
+    assert proxy.url in str(info.value)
+    assert len(_faulted(proxy)) >= 2  # retried before giving up
+
+
+def test_failed_search_writes_no_index_and_keeps_the_old_one(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    params = {
+        "stac_api": proxy.url,
+        "collection": COLLECTION,
+        "band_map": {"red": "red"},
+        "workspace_dir": tmp_path,
+    }
+    proxy.set_faults([Fault(kind="status", status=404, path=SEARCH, times=None)])
+    with pytest.raises(StacSearchError):
+        rasteret.build_from_stac(name="never", **params)  # type: ignore[arg-type]
+    assert not (tmp_path / "never").exists()
+
+    proxy.clear()
+    built = rasteret.build_from_stac(name="kept", **params)  # type: ignore[arg-type]
+    before = built.to_table()
+    proxy.set_faults([Fault(kind="status", status=503, path=SEARCH, times=None)])
+    with pytest.raises(StacSearchError):
+        rasteret.build_from_stac(name="kept", force=True, **params)  # type: ignore[arg-type]
+    after = rasteret.load("kept", workspace_dir=tmp_path)
+    assert after.to_table().equals(before)
+    assert {p.name for p in (tmp_path / "kept").iterdir()} <= {".lock", "index.parquet"}
