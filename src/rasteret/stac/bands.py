@@ -313,7 +313,7 @@ def _check_assets_exist(
     if missing:
         wanted = ", ".join(f"{code} -> {asset!r}" for code, asset in missing.items())
         raise BandMappingError(
-            f"no item has the asset(s) for {wanted}; available asset keys over "
+            f"band_map: no item has the asset(s) for {wanted}; available asset keys over "
             f"{n_items} item(s): {_describe_assets(inventory)}"
         )
     not_tiff = {

@@ -158,7 +158,7 @@ def _root_href(catalog: str | os.PathLike[str]) -> str:
             f"static catalog directory {path} contains neither {' nor '.join(_ROOT_NAMES)}"
         )
     if not path.is_file():
-        raise StacSearchError(f"static catalog {path} does not exist")
+        raise StacSearchError(f"static catalog {path} does not exist (stac_api={text!r})")
     return str(path)
 
 

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from rasteret.errors import TiffFormatError
 from rasteret.tiff.constants import Photometric
+from rasteret.tiff.lzw_check import check_lzw_stream
 from rasteret.tiff.types import IfdLayout
 
 __all__ = ["CODECS", "CODEC_ERRORS", "GUARD_BYTES", "OLD_JPEG", "Codec"]
@@ -132,7 +133,9 @@ def _lzw(data: BytesLike, out: memoryview, nbytes: int) -> int:
     code before reaching them, while a truncated one turns them into an impossible
     code or surplus output, both reported as errors.
     """
-    return len(imagecodecs.lzw_decode(b"".join((data, _LZW_SENTINEL)), out=out))
+    stream = b"".join((data, _LZW_SENTINEL))
+    check_lzw_stream(stream)  # imagecodecs crashes on some corrupt streams
+    return len(imagecodecs.lzw_decode(stream, out=out))
 
 
 def _zstd(data: BytesLike, out: memoryview, nbytes: int) -> int:

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from rasteret.errors import InvalidInputError, TiffFormatError, UnsupportedTiffError
 from rasteret.tiff.codecs import CODEC_ERRORS, CODECS, GUARD_BYTES, OLD_JPEG, BytesLike, Codec
 from rasteret.tiff.constants import Photometric
+from rasteret.tiff.limits import MAX_BLOCK_BYTES
 from rasteret.tiff.types import IfdLayout
 
 __all__ = ["decode_tile", "expected_tile_nbytes", "tile_shape"]
@@ -115,6 +116,10 @@ def decode_tile(
     if len(data) == 0:
         raise TiffFormatError(
             f"{source}: block is empty (0 bytes); sparse blocks must be filled by the caller"
+        )
+    if (nbytes := expected_tile_nbytes(ifd, rows)) > MAX_BLOCK_BYTES:
+        raise UnsupportedTiffError(
+            f"{source}: block of {nbytes} bytes exceeds the {MAX_BLOCK_BYTES}-byte limit"
         )
     shape = tile_shape(ifd, rows)
     dtype = np.dtype(ifd.dtype)

@@ -46,6 +46,7 @@ from rasteret.tiff.geokeys import crs_from_geokeys, model_transform, parse_geoke
 from rasteret.tiff.limits import (
     MAX_ARRAY_COUNT,
     MAX_ASCII_BYTES,
+    MAX_BLOCK_BYTES,
     MAX_BYTES_LENGTH,
     MAX_GEO_DOUBLES,
     MAX_HEADER_BYTES,
@@ -500,6 +501,13 @@ class _Parser:
                 raise self._error(f"{where} has RowsPerStrip 0")
             tile_width, tile_height = width, min(rows, height)
             offsets_tag, counts_tag = Tag.STRIP_OFFSETS, Tag.STRIP_BYTE_COUNTS
+        block_samples = samples if planar == 1 else 1
+        block_bytes = tile_height * ((tile_width * block_samples * bits + 7) // 8)
+        if block_bytes > MAX_BLOCK_BYTES:
+            raise UnsupportedTiffError(
+                f"{self.source}: {where} has {tile_width} x {tile_height} blocks of "
+                f"{block_bytes} bytes (> {MAX_BLOCK_BYTES}); rasteret decodes a block at once"
+            )
         tiles_across = -(-width // tile_width)
         tiles_down = -(-height // tile_height)
         expected = tiles_across * tiles_down * (samples if planar == 2 else 1)

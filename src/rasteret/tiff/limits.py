@@ -4,6 +4,18 @@ Every count, size and offset read from a file is checked against one of these be
 used. The values are generous for real Cloud-Optimized GeoTIFFs (a Sentinel-2 band has 4
 IFDs, ~30 tags each and 121 tiles at full resolution) and small enough that the worst case
 costs megabytes, not gigabytes.
+
+What these bounds guarantee (and ``fuzz/run.py`` checks, see ``docs/SECURITY.md``):
+
+* :func:`~rasteret.tiff.header.parse_tiff_header` only ever asks for, and allocates in
+  proportion to, at most :data:`MAX_HEADER_BYTES` of input; in practice its peak Python
+  allocation is a small multiple of the prefix it is given.
+* :func:`~rasteret.tiff.decode.decode_tile` allocates the declared block (at most
+  :data:`MAX_BLOCK_BYTES`) plus a constant, whatever the compressed stream expands to:
+  a decompression bomb is refused once it overflows the block, never inflated.
+* Both are linear-time in their input: no value read from a file drives a loop that is
+  not bounded by one of these limits (IFD chains are cut at :data:`MAX_IFDS` and loops
+  are detected).
 """
 
 from __future__ import annotations
@@ -48,3 +60,12 @@ MAX_GEO_DOUBLES = 65536
 
 MAX_SMALL_ARRAY = 64
 """Values in small fixed-purpose arrays (LercParameters, YCbCrSubSampling, ModelPixelScale)."""
+
+MAX_BLOCK_BYTES = 256 * 1024 * 1024
+"""Decoded size of one tile or strip (a 4096 x 4096 tile of four float32 samples).
+
+The decoder allocates one block before decompressing into it, so without this bound a
+few bytes of header declaring a 60000 x 60000 tile would make it allocate gigabytes.
+COGs use 256-1024 pixel tiles (a few MiB); larger blocks are refused as unsupported,
+both when the header is parsed and when a block is decoded.
+"""
