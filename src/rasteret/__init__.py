@@ -7,8 +7,15 @@ index without touching the network.
 """
 
 from rasteret._version import __version__
+from rasteret.build.datasets import (
+    build,
+    dataset_info,
+    datasets,
+    register_dataset,
+    unregister_dataset,
+)
 from rasteret.build.pipeline import build_from_stac, build_from_stac_async
-from rasteret.collection import Collection, load
+from rasteret.collection import Collection, as_collection, load
 from rasteret.errors import (
     BandMappingError,
     BuildError,
@@ -49,8 +56,14 @@ __all__ = [
     "UnsupportedReadError",
     "UnsupportedTiffError",
     "__version__",
+    "as_collection",
+    "build",
     "build_from_stac",
     "build_from_stac_async",
     "create_backend",
+    "dataset_info",
+    "datasets",
     "load",
+    "register_dataset",
+    "unregister_dataset",
 ]

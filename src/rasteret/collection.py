@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,13 +26,14 @@ import pyarrow.compute as pc
 import shapely
 import shapely.geometry
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 
 from rasteret.errors import (
     BandMappingError,
     CollectionNotFoundError,
     IndexFormatError,
     InvalidInputError,
+    StaleSourceError,
 )
 from rasteret.index import schema
 from rasteret.index.manifest import Failure, Manifest
@@ -43,11 +45,12 @@ from rasteret.progress import ProgressBar
 from rasteret.read.geometry import normalize_geometries, normalize_points
 from rasteret.read.grid import transform_geometry
 from rasteret.read.points import sample_points_async
-from rasteret.read.reader import ArrayResult, prepare_aoi_read, read_aois_async
+from rasteret.read.reader import ArrayResult, SceneSource, prepare_aoi_read, read_aois_async
 from rasteret.read.sources import scene_sources
+from rasteret.refresh import refresh_stale
 from rasteret.tiff.types import TiffHeader
 
-__all__ = ["Collection", "Scene", "load"]
+__all__ = ["Collection", "Scene", "as_collection", "load"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +128,8 @@ def _bbox_boxes(value: Any) -> list[shapely.Geometry]:
         raise InvalidInputError("bbox", value, "coordinates must be finite")
     if ymin > ymax:
         raise InvalidInputError("bbox", value, "miny is greater than maxy")
+    if not (-180 <= xmin <= 180 and -180 <= xmax <= 180 and ymin >= -90 and ymax <= 90):
+        raise InvalidInputError("bbox", value, "outside CRS84 (lon -180..180, lat -90..90)")
     if xmin > xmax:
         return [shapely.box(xmin, ymin, 180.0, ymax), shapely.box(-180.0, ymin, xmax, ymax)]
     return [shapely.box(xmin, ymin, xmax, ymax)]
@@ -239,6 +244,21 @@ class Collection:
         return Collection(table, self._manifest, self._path)
 
     # --- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_table(cls, table: Any, *, like: Collection) -> Collection:
+        """Rows chosen with DuckDB, Polars, GeoPandas or Arrow, as a collection like ``like``.
+
+        ``table`` holds index rows (e.g. ``SELECT * FROM 'index.parquet' WHERE ...``); the
+        manifest (bands, cloud config) comes from ``like``. See
+        :mod:`rasteret.adapters.tables`.
+
+        Raises:
+            InvalidInputError: A required index column is missing or cannot be cast.
+        """
+        from rasteret.adapters.tables import to_arrow  # noqa: PLC0415 - adapters sit above
+
+        return cls(to_arrow(table, like.bands), like._manifest)
 
     @classmethod
     def load(cls, path_or_name: str | Path, workspace_dir: str | Path | None = None) -> Collection:
@@ -399,7 +419,10 @@ class Collection:
         if bbox is not None:
             t = t.filter(_intersecting(t, _bbox_boxes(bbox)))
         if geometries is not None:
-            t = t.filter(_intersecting(t, _to_geometries(geometries)))
+            geoms = _to_geometries(geometries)
+            if not geoms or any(shapely.is_empty(g) for g in geoms):
+                raise InvalidInputError("geometries", geometries, "no geometry, or an empty one")
+            t = t.filter(_intersecting(t, geoms))
         return self._derive(t)
 
     # --- pixel reads ---------------------------------------------------------------------------
@@ -429,11 +452,18 @@ class Collection:
         apply_scale: bool = False,
         max_concurrent: int = 50,
         backend: StorageBackend | None = None,
+        on_stale: str = "raise",
     ) -> ArrayResult | list[ArrayResult]:
         """Async twin of :meth:`get_numpy`."""
+        if on_stale not in ("raise", "reindex"):
+            raise InvalidInputError("on_stale", on_stale, "must be 'raise' or 'reindex'")
         single_band = isinstance(bands, str)
         band_list = _band_list(bands)
         _check_max_concurrent(max_concurrent)
+        if fill_value is not None and (
+            isinstance(fill_value, bool) or not isinstance(fill_value, int | float)
+        ):
+            raise InvalidInputError("fill_value", fill_value, "must be a number or None")
         aois = normalize_geometries(geometries, crs=crs)
         dst_crs = _parse_crs("target_crs", target_crs)
         res = _parse_resolution(resolution)
@@ -466,9 +496,41 @@ class Collection:
             for geom in aois.geometries
         ]
         total = len({key for p in prepared for key in p.plan.jobs})  # shared tiles count once
-        with ProgressBar(f"{self.name}: reading", unit="tile", total=total) as bar:
-            results = await read_aois_async(
-                prepared, store, max_concurrent=max_concurrent, on_tile=lambda: bar.update(1)
+        expected = _indexed_headers(scenes)
+        try:
+            with ProgressBar(f"{self.name}: reading", unit="tile", total=total) as bar:
+                results = await read_aois_async(
+                    prepared,
+                    store,
+                    max_concurrent=max_concurrent,
+                    on_tile=lambda: bar.update(1),
+                    expected=expected,
+                )
+        except StaleSourceError as err:
+            if on_stale != "reindex":
+                raise
+            table = await refresh_stale(
+                self._table,
+                self._manifest,
+                self._path,
+                store,
+                list(expected),
+                error=err,
+                max_concurrent=max_concurrent,
+            )
+            return await self._derive(table).get_numpy_async(
+                geometries,
+                bands,
+                all_touched=all_touched,
+                fill_value=fill_value,
+                crs=crs,
+                overview=overview,
+                target_crs=target_crs,
+                resolution=resolution,
+                resampling=resampling,
+                apply_scale=apply_scale,
+                max_concurrent=max_concurrent,
+                backend=store,
             )
         if single_band:
             results = [
@@ -491,6 +553,7 @@ class Collection:
         apply_scale: bool = False,
         max_concurrent: int = 50,
         backend: StorageBackend | None = None,
+        on_stale: str = "raise",
     ) -> ArrayResult | list[ArrayResult]:
         """Read the pixels of ``bands`` inside ``geometries`` from every scene they touch.
 
@@ -520,10 +583,19 @@ class Collection:
                 the item's ``raster:bands``.
             max_concurrent: Most range requests in flight.
             backend: A :class:`~rasteret.StorageBackend` to read with (e.g. credentials).
+            on_stale: What to do when an object changed since it was indexed (its size
+                or ETag differ; checked on the tile responses, at no extra request):
+                ``"raise"`` a :class:`~rasteret.errors.StaleSourceError`, or
+                ``"reindex"``: read the headers of this read's objects again, patch
+                the index on disk, and read with the fresh layout.
 
         Returns:
             An :class:`~rasteret.read.reader.ArrayResult` (``data``, ``valid``, ``ids``,
             ``datetimes``, ``transform``, ``crs``) per AOI; a list for several AOIs.
+
+        Raises:
+            StaleSourceError: An object changed since the build (``on_stale="raise"``).
+            FetchError: A range could not be read after retries.
         """
         return run_sync(
             self.get_numpy_async(
@@ -539,6 +611,7 @@ class Collection:
                 apply_scale=apply_scale,
                 max_concurrent=max_concurrent,
                 backend=backend,
+                on_stale=on_stale,
             )
         )
 
@@ -548,7 +621,12 @@ class Collection:
         """Async twin of :meth:`get_xarray`."""
         from rasteret.adapters.xarray import to_dataset  # noqa: PLC0415 - xarray is optional
 
-        result = await self.get_numpy_async(geometries, _band_list(bands), **options)
+        chunks = options.pop("chunks", None)
+        factory = options.pop("backend_factory", None)
+        if chunks is not None:  # lazy: dask chunks read in the workers (adapters/dask.py)
+            result: Any = self._lazy_result(geometries, _band_list(bands), chunks, factory, options)
+        else:
+            result = await self.get_numpy_async(geometries, _band_list(bands), **options)
         results = result if isinstance(result, list) else [result]
         clouds = dict(
             zip(
@@ -560,6 +638,97 @@ class Collection:
         props = {"eo:cloud_cover": [clouds.get(i) for i in results[0].ids]}
         return to_dataset(result, scene_properties=props)
 
+    def _lazy_result(
+        self,
+        geometries: Any,
+        bands: list[str],
+        chunks: Any,
+        backend_factory: Any,
+        options: dict[str, Any],
+    ) -> ArrayResult:
+        """The dask-backed read of :meth:`get_xarray` with ``chunks`` (one AOI)."""
+        from rasteret.adapters.dask import lazy_read  # noqa: PLC0415 - dask is optional
+
+        if options.pop("backend", None) is not None:
+            raise InvalidInputError(
+                "backend",
+                "<backend>",
+                "a live backend cannot travel to dask workers; "
+                "pass backend_factory= (a picklable callable returning one)",
+            )
+        rows, aoi, aoi_crs, options = self._aoi_rows(geometries, options)
+        return lazy_read(
+            rows,
+            aoi,
+            aoi_crs,
+            bands,
+            cloud_config=dict(self._manifest.cloud_config or {}),
+            chunks=chunks,
+            options=options,
+            backend_factory=backend_factory,
+        )
+
+    def _aoi_rows(
+        self, geometries: Any, options: dict[str, Any]
+    ) -> tuple[pa.Table, shapely.Geometry, CRS, dict[str, Any]]:
+        """Rows, AOI, AOI CRS and parsed options of a read of ONE AOI done in workers."""
+        options = dict(options)
+        aois = normalize_geometries(geometries, crs=options.pop("crs", None))
+        if len(aois.geometries) != 1:
+            raise InvalidInputError("geometries", len(aois.geometries), "expected one AOI")
+        for key, parse in (("target_crs", _parse_crs), ("resolution", None)):
+            if options.get(key) is not None:
+                options[key] = (
+                    parse(key, options[key]) if parse else _parse_resolution(options[key])
+                )
+        _check_max_concurrent(options.get("max_concurrent", 50))
+        query = transform_geometry(aois.geometries[0], aois.crs, CRS.from_epsg(4326))
+        rows = self._table.filter(_intersecting(self._table, [query]))
+        if rows.num_rows == 0:
+            raise InvalidInputError(
+                "geometries",
+                shapely.to_wkt(aois.geometries[0], rounding_precision=6),
+                f"intersects none of the {len(self)} scenes of collection {self.name!r}",
+            )
+        return rows, aois.geometries[0], aois.crs, options
+
+    def to_torchgeo_dataset(
+        self,
+        bands: str | Sequence[str],
+        chip_size: int,
+        *,
+        geometries: Any = None,
+        stride: int | None = None,
+        time_series: bool = False,
+        backend_factory: Any = None,
+        **options: Any,
+    ) -> Any:
+        """Chips of the AOI's output grid as a PyTorch dataset (TorchGeo's when it imports).
+
+        Items are ``{"image", "mask", "bounds", "crs"}``: ``image`` is ``[C, H, W]`` (an
+        item per chip and scene) or, with ``time_series``, ``[T, C, H, W]``, equal to
+        what :meth:`get_numpy` reads for that window. Safe in forked DataLoader workers
+        (each process makes its own backend and event loop). ``geometries`` defaults to
+        the collection's bounds; ``options`` are those of :meth:`get_numpy`. See
+        :mod:`rasteret.adapters.torch`.
+        """
+        from rasteret.adapters.torch import make_dataset  # noqa: PLC0415 - torch is optional
+
+        aoi = shapely.box(*self.bounds) if geometries is None and self.bounds else geometries
+        rows, geom, crs, options = self._aoi_rows(aoi, options)
+        return make_dataset(
+            rows,
+            geom,
+            crs,
+            _band_list(bands),
+            chip_size=chip_size,
+            stride=stride,
+            time_series=time_series,
+            cloud_config=dict(self._manifest.cloud_config or {}),
+            options=options,
+            backend_factory=backend_factory,
+        )
+
     def get_xarray(self, geometries: Any, bands: str | Sequence[str], **options: Any) -> Any:
         """Read like :meth:`get_numpy` and return an ``xarray.Dataset``.
 
@@ -568,6 +737,12 @@ class Collection:
         ``_FillValue``, a ``<band>_valid`` mask, scene ids and ``eo:cloud_cover`` along
         ``time``, and a CF ``spatial_ref`` that rioxarray and odc-geo read. ``options``
         are those of :meth:`get_numpy`.
+
+        ``chunks=`` (an int, ``"auto"`` or ``{"time": 1, "y": 512, "x": 512}``) returns
+        the same dataset backed by dask instead, with nothing read yet: each chunk
+        reads its tiles in whichever worker computes it (``dask.distributed`` too),
+        from the index rows carried in the graph. Use ``backend_factory=`` (a picklable
+        callable) for credentials. See :mod:`rasteret.adapters.dask`.
         """
         return run_sync(self.get_xarray_async(geometries, bands, **options))
 
@@ -627,6 +802,7 @@ class Collection:
                 backend=store,
                 max_concurrent=max_concurrent,
                 on_tile=lambda: bar.update(1),
+                expected=_indexed_headers(scenes),
             )
         if pts.attributes is not None and pts.attributes.num_columns:
             extra = pts.attributes.take(table.column("point_index"))
@@ -665,6 +841,65 @@ class Collection:
             )
         )
 
+    def plot(
+        self, geometry: Any, bands: str | Sequence[str], path: str | Path, **options: Any
+    ) -> Path:
+        """Write a quicklook PNG of one AOI over time: a grid of small images with dates.
+
+        One band is colour-mapped, three make an RGB composite; every scene shares one
+        percentile stretch, so brightness compares across dates. Needs ``rasteret[plot]``.
+
+        Args:
+            geometry: One AOI, as :meth:`get_numpy` takes it.
+            bands: One band code, or three for RGB (e.g. ``["B04", "B03", "B02"]``).
+            path: The PNG file to write.
+            **options: ``cols``, ``max_scenes``, ``tile_px``, ``stretch``, ``cmap``,
+                ``title`` shape the picture; the rest go to :meth:`get_numpy`.
+
+        Returns:
+            The path of the PNG.
+        """
+        from rasteret.adapters.plot import (  # noqa: PLC0415 - optional dep
+            QUICKLOOK_OPTIONS,
+            quicklook_png,
+        )
+
+        look = {key: options.pop(key) for key in QUICKLOOK_OPTIONS & set(options)}
+        band_list = _band_list(bands)
+        result = self.get_numpy(geometry, band_list, **options)
+        if isinstance(result, list):
+            raise InvalidInputError("geometry", len(result), "plot draws exactly one AOI")
+        title = f"{self.name}: {' / '.join(band_list)}"
+        return quicklook_png(result, path, **{"title": title, **look})
+
+    def plot_footprints(
+        self, path: str | Path, *, aoi: Any = None, crs: Any = None, **options: Any
+    ) -> Path:
+        """Write a PNG map of the scene footprints in the index, coloured by date.
+
+        Reads nothing but the index, so it shows what a build found before any pixel is
+        fetched. Needs ``rasteret[plot]``.
+
+        Args:
+            path: The PNG file to write.
+            aoi: Optional geometry (any form :meth:`get_numpy` takes) drawn in red.
+            crs: CRS of ``aoi`` when it carries none (default EPSG:4326).
+            **options: ``title``, ``width_px``, ``height_px``.
+        """
+        from rasteret.adapters.plot import footprints_png  # noqa: PLC0415 - optional dep
+
+        outline = None
+        if aoi is not None:
+            aois = normalize_geometries(aoi, crs=crs)
+            outline = shapely.union_all(
+                [transform_geometry(g, aois.crs, CRS.from_epsg(4326)) for g in aois.geometries]
+            )
+        when = [scene.datetime for scene in self]
+        title = options.pop("title", self.name)
+        return footprints_png(
+            list(_footprints(self._table)), when, path, aoi=outline, title=title, **options
+        )
+
     def where(self, expr: pc.Expression) -> Collection:
         """A new collection with the rows for which the Arrow expression is true.
 
@@ -692,6 +927,8 @@ class Collection:
         Raises:
             InvalidInputError: The target exists and ``overwrite`` is False.
         """
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidInputError("path", path, "must be a str or os.PathLike")
         target = Path(path).expanduser()
         if target.is_dir():
             target = target / INDEX_FILE
@@ -724,6 +961,13 @@ class Collection:
         return "\n".join(lines) + ">"
 
 
+def _indexed_headers(scenes: Sequence[SceneSource]) -> dict[str, TiffHeader]:
+    """Indexed header per URL of a read, so the engine can refuse objects that changed."""
+    return {
+        src.url: src.header for scene in scenes for src in scene.bands.values() if src is not None
+    }
+
+
 def _band_list(bands: str | Sequence[str]) -> list[str]:
     """The requested band codes as a list (a lone code becomes a list of one)."""
     band_list = [bands] if isinstance(bands, str) else list(bands)
@@ -741,11 +985,18 @@ def _parse_crs(parameter: str, value: Any) -> CRS | None:
     if value is None:
         return None
     try:
-        return CRS.from_user_input(value)
+        parsed = CRS.from_user_input(value)
     except (CRSError, TypeError) as err:
         raise InvalidInputError(
             parameter, value, f"is not a CRS pyproj understands: {err}"
         ) from err
+    try:  # an engineering or other-body CRS parses but cannot be reached from CRS84
+        Transformer.from_crs(CRS.from_epsg(4326), parsed, always_xy=True)
+    except ProjError as err:
+        raise InvalidInputError(
+            parameter, value, f"cannot be transformed from geographic coordinates: {err}"
+        ) from err
+    return parsed
 
 
 def _parse_resolution(value: Any) -> tuple[float, float] | None:
@@ -761,9 +1012,9 @@ def _parse_resolution(value: Any) -> tuple[float, float] | None:
     return xres, yres
 
 
-def _is_path_like(value: str | Path) -> bool:
+def _is_path_like(value: str | os.PathLike[str]) -> bool:
     """Path objects, and strings with a separator or a ``.parquet`` suffix, are paths."""
-    if isinstance(value, Path):
+    if not isinstance(value, str):
         return True
     return "/" in value or "\\" in value or value.endswith(".parquet") or value.startswith("~")
 
@@ -781,6 +1032,8 @@ def load(name_or_path: str | Path, *, workspace_dir: str | Path | None = None) -
         IndexFormatError: The file is not a rasteret index this version reads.
         InvalidInputError: The name is not a valid collection name.
     """
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise InvalidInputError("name_or_path", name_or_path, "must be a name, str or path")
     if _is_path_like(name_or_path):
         path = Path(name_or_path).expanduser()
         if path.is_dir():
@@ -799,3 +1052,13 @@ def load(name_or_path: str | Path, *, workspace_dir: str | Path | None = None) -
             )
     table, manifest = read_index(path)
     return Collection(table, manifest, path)
+
+
+def as_collection(obj: Any, *, like: Collection) -> Collection:
+    """``obj`` (DuckDB, Polars, GeoPandas or Arrow rows of an index) as a collection.
+
+    Same as :meth:`Collection.from_table`; a Collection passes through unchanged.
+    """
+    if isinstance(obj, Collection):
+        return obj
+    return Collection.from_table(obj, like=like)

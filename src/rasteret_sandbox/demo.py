@@ -94,6 +94,10 @@ def run(workdir: Path, cache: Path) -> None:
             )
             feb = collection.subset(date_range=("2024-02-01", "2024-02-29"))
             _say(f"   February 2024: {len(feb)} scenes")
+            aoi = (-122.30, 37.72, -122.28, 37.74)
+            looks = collection.plot(aoi, ["B04", "B03", "B02"], workdir / "quicklook.png")
+            footprints = collection.plot_footprints(workdir / "footprints.png", aoi=aoi)
+            _say(f"   pictures: quicklook {looks}\n             footprints {footprints}")
 
             _say("5. Other collections of the reference page's kind:")
             landsat = rasteret.build_from_stac(

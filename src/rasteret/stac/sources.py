@@ -32,8 +32,21 @@ CLOUD_KEYS: Final = frozenset({"url_rewrites", "requester_pays", "region", "anon
 """Keys a source's ``cloud`` settings may carry (the build turns them into a CloudConfig)."""
 
 _ENTRY_KEYS: Final = frozenset(
-    {"collection", "stac_api", "band_map", "band_index_map", "cloud", "license", "description"}
+    {
+        "collection",
+        "stac_api",
+        "band_map",
+        "band_index_map",
+        "cloud",
+        "license",
+        "description",
+        "title",
+        "signing",
+    }
 )
+
+SIGNING_SCHEMES: Final = frozenset({"planetary-computer"})
+"""Known ways a provider's asset hrefs must be signed before reading (``signing``)."""
 
 
 def _empty_mapping() -> Mapping[str, Any]:
@@ -61,6 +74,12 @@ class DataSource:
     """The data licence as the provider states it."""
     description: str = ""
     """One or two sentences a user sees when listing sources."""
+    title: str = ""
+    """A short human name (e.g. ``Sentinel-2 L2A (Earth Search)``) for listings."""
+    signing: str | None = None
+    """How asset hrefs must be signed before they can be read (e.g.
+    ``planetary-computer``: SAS tokens), or ``None`` when they are readable as-is; the
+    build cannot sign by itself, so users pass a signing backend."""
 
     def cloud_dict(self) -> dict[str, Any]:
         """Return the cloud settings as plain, mutable dicts (a deep copy)."""
@@ -80,6 +99,10 @@ class DataSource:
             data["stac_api"] = self.stac_api
         if self.band_index_map:
             data["band_index_map"] = dict(self.band_index_map)
+        if self.title:
+            data["title"] = self.title
+        if self.signing is not None:
+            data["signing"] = self.signing
         return data
 
     @classmethod
@@ -119,9 +142,17 @@ class DataSource:
         cloud = _check_cloud(source_id, data.get("cloud"))
         license_text = data.get("license", "")
         description = data.get("description", "")
-        if not isinstance(license_text, str) or not isinstance(description, str):
+        title = data.get("title", "")
+        if not all(isinstance(text, str) for text in (license_text, description, title)):
             raise InvalidInputError(
-                "data_source", source_id, "'license' and 'description' must be strings"
+                "data_source", source_id, "'license', 'description' and 'title' must be strings"
+            )
+        signing = data.get("signing")
+        if signing is not None and signing not in SIGNING_SCHEMES:
+            raise InvalidInputError(
+                "data_source",
+                source_id,
+                f"'signing' must be one of {sorted(SIGNING_SCHEMES)} or null, got {signing!r}",
             )
         return cls(
             id=source_id,
@@ -132,6 +163,8 @@ class DataSource:
             cloud=_freeze(cloud),
             license=license_text,
             description=description,
+            title=title,
+            signing=signing,
         )
 
 
