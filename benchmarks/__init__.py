@@ -1,0 +1,1 @@
+"""Benchmarks of rasteret against GDAL/rasterio and async-geotiff (not part of the tests)."""

@@ -1,0 +1,101 @@
+"""rasteret: indexes built beforehand (except in ``build``), reads through Collection."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+import rasteret
+from benchmarks.contenders import Result
+
+
+def _collection(cfg: dict[str, Any]) -> rasteret.Collection:
+    return rasteret.load(cfg["index"]["name"], workspace_dir=cfg["index"]["workspace"])
+
+
+def _only(coll: rasteret.Collection, ids: list[str]) -> rasteret.Collection:
+    return coll.where(pc.field("id").isin(ids))
+
+
+def build(cfg: dict[str, Any]) -> Result:
+    """Search the STAC API and index every header (a fresh workspace per run)."""
+    with tempfile.TemporaryDirectory(prefix="rasteret-bench-build-") as ws:
+        coll = rasteret.build_from_stac(
+            name=f"build-{uuid.uuid4().hex[:8]}",
+            stac_api=cfg["stac_api"],
+            collection=cfg["collection"],
+            bbox=tuple(cfg["bbox"]),
+            date_range=tuple(cfg["date_range"]),
+            query=cfg["query"],
+            workspace_dir=ws,
+            max_concurrent=cfg["max_concurrent"],
+        )
+        ids = sorted(s.id for s in coll)
+        widths = np.array([len(ids) * len(coll.bands)], dtype=np.int64)
+    return ids, widths
+
+
+def window_stack(cfg: dict[str, Any]) -> Result:
+    """One AOI over the configured scenes: time series, small files, decode-bound."""
+    coll = _only(_collection(cfg), [s["id"] for s in cfg["scenes"]])
+    kwargs: dict[str, Any] = {"crs": cfg["epsg"], "max_concurrent": cfg["max_concurrent"]}
+    if cfg.get("target_crs"):
+        kwargs.update(target_crs=cfg["target_crs"], resolution=cfg["resolution"])
+    result = coll.get_numpy(tuple(cfg["bounds"]), list(cfg["bands"]), **kwargs)
+    assert not isinstance(result, list)
+    return _sorted(list(result.ids), result.data)
+
+
+def _sorted(ids: list[str], data: np.ndarray[Any, Any]) -> Result:
+    """Scenes ordered by id, as the other contenders return them (no copy if they are)."""
+    order = np.argsort(ids, kind="stable")
+    if (order == np.arange(len(ids))).all():
+        return ids, data
+    return [ids[i] for i in order], data[order]
+
+
+async def _chips(cfg: dict[str, Any]) -> Result:
+    coll = _collection(cfg)
+
+    async def one(chip: dict[str, Any]) -> Any:
+        sub = _only(coll, chip["ids"])
+        return await sub.get_numpy_async(
+            tuple(chip["bounds"]),
+            list(cfg["bands"]),
+            crs=cfg["epsg"],
+            max_concurrent=cfg["max_concurrent"],
+        )
+
+    results = await asyncio.gather(*(one(c) for c in cfg["chips"]))
+    ids: list[str] = []
+    stacks = []
+    for r in results:
+        chip_ids, chip_data = _sorted(list(r.ids), r.data)
+        ids.extend(chip_ids)
+        stacks.append(chip_data)
+    return ids, np.stack(stacks)
+
+
+def chips(cfg: dict[str, Any]) -> Result:
+    """Random chips, each a time stack of its own dates, all requested at once."""
+    return asyncio.run(_chips(cfg))
+
+
+def points(cfg: dict[str, Any]) -> Result:
+    """Values at every point, for every scene and band."""
+    coll = _only(_collection(cfg), [s["id"] for s in cfg["scenes"]])
+    xy = np.load(cfg["points_file"])
+    table = coll.sample_points(xy, list(cfg["bands"]), crs=cfg["epsg"])
+    ids = sorted({str(v) for v in table.column("scene_id").to_pylist()})
+    pos = {s: i for i, s in enumerate(ids)}
+    out = np.zeros((len(ids), len(cfg["bands"]), len(xy)), dtype=np.uint16)
+    scene = np.array([pos[str(s)] for s in table.column("scene_id").to_pylist()])
+    point = table.column("point_index").to_numpy()
+    for b, band in enumerate(cfg["bands"]):
+        out[scene, b, point] = table.column(band).fill_null(0).to_numpy()
+    return ids, out

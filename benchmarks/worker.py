@@ -1,0 +1,115 @@
+"""Run one workload with one contender in this (fresh) process and report the timing.
+
+``python -m benchmarks.worker CONFIG.json CONTENDER RESULT.json [--save OUT.npz]``
+
+Imports and the contender's ``setup`` are not timed; everything after is: opening
+files or the index, requests, decoding, assembling the output. Nothing is warm: the
+process is new for every run. Peak memory is the high-water RSS of the timed part
+above the RSS at its start (the kernel's VmHWM, reset through ``/proc/self/clear_refs``
+just before timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.contenders.rasterio_ import GDAL_ENV
+
+CONTENDERS = {
+    "rasteret": ("benchmarks.contenders.rasteret_", {}),
+    "rasterio": ("benchmarks.contenders.rasterio_", {"threads": 1}),
+    "rasterio-16t": ("benchmarks.contenders.rasterio_", {"threads": 16}),
+    "async-geotiff": ("benchmarks.contenders.async_geotiff_", {}),
+    "floor": ("benchmarks.contenders.floor", {}),
+}
+"""Contender name -> (module, config overrides)."""
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config")
+    parser.add_argument("contender", choices=sorted(CONTENDERS))
+    parser.add_argument("result")
+    parser.add_argument("--save")
+    parser.add_argument("--profile", help="write a pyinstrument text profile here")
+    args = parser.parse_args(argv)
+
+    os.environ.update(GDAL_ENV)
+    os.environ.setdefault("RASTERET_PROGRESS", "0")
+    cfg: dict[str, Any] = json.loads(Path(args.config).read_text())
+    module_name, overrides = CONTENDERS[args.contender]
+    cfg.update(overrides)
+    cfg.update(cfg.get("overrides", {}).get(args.contender, {}))
+    module = importlib.import_module(module_name)
+    if args.contender.startswith("rasterio"):
+        import rasterio  # noqa: F401 - load GDAL before timing, as a long-lived loader would
+
+    fn = getattr(module, cfg["function"], None)
+    if fn is None:
+        Path(args.result).write_text(json.dumps({"skipped": "not supported"}))
+        return 0
+    setup = getattr(module, "setup", None)
+    if setup is not None:
+        cfg = setup(cfg)
+
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001, async_mode="enabled")
+        profiler.start()
+    rss0 = _status_kib("VmRSS")
+    peak_ok = _reset_peak()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    out = fn(cfg)
+    elapsed = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    peak = _status_kib("VmHWM")
+    if profiler is not None:
+        profiler.stop()
+        Path(args.profile).write_text(profiler.output_text(unicode=False, show_all=False))
+    ids, data = out[0], out[1]
+    extra: dict[str, float] = dict(out[2]) if len(out) > 2 else {}
+    elapsed = extra.pop("elapsed_s", elapsed)
+    result = {
+        "elapsed_s": elapsed,
+        "cpu_s": (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime),
+        "output_bytes": int(np.asarray(data).nbytes),
+        "peak_rss_delta_bytes": (peak - rss0) * 1024 if peak_ok else None,
+        "extra": extra,
+    }
+    if args.save:
+        np.savez(args.save, ids=np.array(ids), data=data)
+    Path(args.result).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
