@@ -12,6 +12,7 @@ the caller's ``fill_value``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import warnings
 from collections import Counter
@@ -460,8 +461,8 @@ def prepare_aoi_read(
             nd is not None and math.isnan(nd) and np.issubdtype(dtype, np.floating) for nd in nodata
         ]
 
-        def scene_pass(n: int) -> None:
-            for c in range(len(bands)):
+        def scene_pass(first: int, stop: int) -> None:
+            for n, c in itertools.product(range(first, stop), range(len(bands))):
                 plane, ok = data[n, c], valid[n, c]
                 if any_outside:
                     ok[outside] = False
@@ -474,7 +475,10 @@ def prepare_aoi_read(
                 elif not math.isnan(nd):
                     ok &= plane != nd
 
-        list(decode_pool().map(scene_pass, range(len(scenes))))
+        # a few chunks per worker: enough to balance, few enough that a thousand small
+        # scenes do not become a thousand futures
+        bounds = np.linspace(0, len(scenes), min(len(scenes), 8) + 1).astype(int)
+        list(decode_pool().map(scene_pass, bounds[:-1], bounds[1:]))
         out, out_fills = data, tuple(fills)
         if apply_scale:
             out, out_fills = _scaled(data, valid, present), (math.nan,) * len(bands)
