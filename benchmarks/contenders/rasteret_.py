@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 import rasteret
@@ -91,10 +92,9 @@ def points(cfg: dict[str, Any]) -> Result:
     coll = _only(_collection(cfg), [s["id"] for s in cfg["scenes"]])
     xy = np.load(cfg["points_file"])
     table = coll.sample_points(xy, list(cfg["bands"]), crs=cfg["epsg"])
-    ids = sorted({str(v) for v in table.column("scene_id").to_pylist()})
-    pos = {s: i for i, s in enumerate(ids)}
+    ids = sorted(pc.unique(table.column("scene_id")).to_pylist())
     out = np.zeros((len(ids), len(cfg["bands"]), len(xy)), dtype=np.uint16)
-    scene = np.array([pos[str(s)] for s in table.column("scene_id").to_pylist()])
+    scene = pc.index_in(table.column("scene_id"), value_set=pa.array(ids)).to_numpy()
     point = table.column("point_index").to_numpy()
     for b, band in enumerate(cfg["bands"]):
         out[scene, b, point] = table.column(band).fill_null(0).to_numpy()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.compute as pc
 import pytest
 import shapely
 
 import rasteret
 from rasteret.io.backend import DEFAULT_COALESCE, coalesce_ranges
+from rasteret.io.sync import run_sync
 from rasteret.read.grid import Window
 from rasteret.read.plan import plan_window
 from rasteret_sandbox import catalog as cat
@@ -99,3 +102,33 @@ def test_max_concurrent_bounds_read_requests_in_flight(
     assert not isinstance(result, list) and result.valid.any()
     assert range_server.request_count >= 2 * len(s2_sf)
     assert range_server.max_in_flight == limit
+
+
+def test_concurrent_reads_of_the_same_tiles_fetch_them_once(
+    ten_scenes: rasteret.Collection, nginx: NginxServer
+) -> None:
+    header = ten_scenes.headers("B04")[0]
+    assert header is not None and header.geo is not None and header.geo.transform is not None
+    a, _, c, _, e, f = header.geo.transform
+    x, y = c + 1024 * a, f + 1024 * e
+    aoi = shapely.box(x - 200, y - 150, x + 200, y + 150)  # 4 tiles of every file
+
+    async def three_at_once() -> list[Any]:
+        calls = [ten_scenes.get_numpy_async(aoi, "B04", crs="EPSG:32610") for _ in range(3)]
+        return list(await asyncio.gather(*calls))
+
+    nginx.clear_log()
+    alone = ten_scenes.get_numpy(aoi, "B04", crs="EPSG:32610")
+    assert not isinstance(alone, list)
+    one_read = [r for r in nginx.requests() if r.path.endswith(".tif")]
+
+    nginx.clear_log()
+    results = run_sync(three_at_once())
+    together = [r for r in nginx.requests() if r.path.endswith(".tif")]
+    # the second and third read wait for the first one's tiles instead of fetching them
+    assert sorted((r.path, r.range) for r in together) == sorted(
+        (r.path, r.range) for r in one_read
+    )
+    for result in results:
+        assert np.array_equal(result.data, alone.data)
+        assert np.array_equal(result.valid, alone.valid)

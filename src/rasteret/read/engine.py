@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import os
 import threading
+import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -163,6 +165,36 @@ def _decode(job: TileJob, data: bytes, out: npt.NDArray[Any] | None = None) -> n
     )
 
 
+@dataclass(eq=False)
+class _SharedTile:
+    """A tile one read is fetching that concurrent reads of the same tile wait for.
+
+    Resolves to the decoded tile when someone joined before its decode started, or to
+    None (fetch it yourself) when the owner failed or nobody was waiting.
+    """
+
+    future: asyncio.Future[npt.NDArray[Any] | None]
+    joiners: int = 0
+
+
+_SHARED: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, int, int], _SharedTile]
+] = weakref.WeakKeyDictionary()
+
+
+def _shared_tiles(loop: asyncio.AbstractEventLoop) -> dict[tuple[str, int, int], _SharedTile]:
+    """The tiles in flight on ``loop``, by URL and byte range.
+
+    Reads running at once on one loop (the chips of a batch, threads sharing the sync
+    bridge's loop) then fetch and decode each tile once.
+    """
+    return _SHARED.setdefault(loop, {})
+
+
+def _share_key(job: TileJob) -> tuple[str, int, int]:
+    return (job.key.url, job.offset, job.length)
+
+
 async def fetch_and_decode(
     jobs: Iterable[TileJob],
     backend: StorageBackend,
@@ -193,10 +225,50 @@ async def fetch_and_decode(
     budget = _ByteBudget(MAX_PENDING_BYTES)
     loop = asyncio.get_running_loop()
     pool = decode_pool()
+    registry = _shared_tiles(loop)
+    own: list[TileJob] = []
+    joined: list[tuple[TileJob, _SharedTile]] = []
+    for job in jobs:
+        entry = registry.get(_share_key(job))
+        if entry is not None:  # another read is fetching this very tile right now
+            entry.joiners += 1
+            joined.append((job, entry))
+        else:
+            registry[_share_key(job)] = _SharedTile(loop.create_future())
+            own.append(job)
+
+    def abandon(job: TileJob, tile: npt.NDArray[Any] | None = None) -> _SharedTile | None:
+        """Close ``job``'s entry to new joiners; hand waiting ones ``tile`` (None: refetch)."""
+        entry = registry.pop(_share_key(job), None)
+        if entry is not None and not entry.future.done():
+            if tile is not None or not entry.joiners:
+                entry.future.set_result(tile)
+            else:
+                return entry
+        return None
 
     def work(job: TileJob, blob: bytes) -> None:
         out = destination(job) if destination is not None else None
         consume(job, _decode(job, blob, out))
+
+    def work_shared(job: TileJob, blob: bytes) -> npt.NDArray[Any]:
+        tile = _decode(job, blob, None)  # its own array: other reads paste from it too
+        consume(job, tile)
+        return tile
+
+    async def decode_one(job: TileJob, blob: bytes) -> None:
+        entry = abandon(job)  # on the loop thread: no joiner can arrive after this
+        if entry is None:
+            await loop.run_in_executor(pool, work, job, blob)
+        else:
+            try:
+                tile = await loop.run_in_executor(pool, work_shared, job, blob)
+            except BaseException:
+                entry.future.set_result(None)
+                raise
+            entry.future.set_result(tile)
+        if on_tile is not None:
+            on_tile()
 
     with_meta = getattr(backend, "get_ranges_with_meta_async", None) if expected else None
 
@@ -213,30 +285,51 @@ async def fetch_and_decode(
                     raise StaleSourceError(url, changed)
             else:
                 blobs = await backend.get_ranges_async(url, starts, ends)
-            decodes = [
-                loop.run_in_executor(pool, work, job, blob)
-                for job, blob in zip(group, blobs, strict=True)
-            ]
-            del blobs  # the executor holds each blob until its tile is decoded
+            decodes = [decode_one(job, blob) for job, blob in zip(group, blobs, strict=True)]
+            del blobs  # each decode holds its blob until its tile is decoded
         async with budget.hold_until_done(nbytes):
-            for done in asyncio.as_completed(decodes):
-                await done
-                if on_tile is not None:
-                    on_tile()
+            await asyncio.gather(*decodes)
+
+    async def join(job: TileJob, entry: _SharedTile) -> TileJob | None:
+        tile = await entry.future
+        if tile is None:
+            return job  # the owner did not share it (failed or gave up): fetch it ourselves
+        await loop.run_in_executor(pool, consume, job, tile)
+        if on_tile is not None:
+            on_tile()
+        return None
 
     groups: dict[str, list[TileJob]] = defaultdict(list)
-    for job in jobs:
+    for job in own:
         groups[job.key.url].append(job)
-    tasks: list[Coroutine[Any, Any, None]] = []
+    tasks: list[Coroutine[Any, Any, Any]] = []
     for url, group in groups.items():
         # One backend call per coalesced range: the semaphore then bounds the requests
         # actually in flight, not just the calls.
         merged = coalesce_ranges([j.offset for j in group], [j.offset + j.length for j in group])
         tasks.extend(batch(url, [group[i] for i in m.members]) for m in merged)
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    tasks.extend(join(job, entry) for job, entry in joined)
+    try:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for job in own:  # whatever was not decoded: waiting reads fetch it themselves
+            left = abandon(job)
+            if left is not None:
+                left.future.set_result(None)
     for result in results:
         if isinstance(result, BaseException):
             raise result
+    refetch = [r for r in results if isinstance(r, TileJob)]
+    if refetch:
+        await fetch_and_decode(
+            refetch,
+            backend,
+            max_concurrent=max_concurrent,
+            consume=consume,
+            destination=destination,
+            on_tile=on_tile,
+            expected=expected,
+        )
 
 
 async def execute_plan(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from affine import Affine
 from pyproj import CRS, Transformer
 
@@ -145,10 +146,9 @@ def _to_table(
     nodata: dict[int, float | None],
 ) -> pa.Table:
     point_idx: list[npt.NDArray[np.int64]] = []
-    scene_ids: list[str] = []
-    times: list[Any] = []
+    scene_idx: list[npt.NDArray[np.int64]] = []
     columns: dict[str, list[pa.Array[Any]]] = {b: [] for b in bands}
-    for n, scene in enumerate(scenes):
+    for n in range(len(scenes)):
         any_hit = np.zeros(n_points, dtype=bool)
         for c in range(len(bands)):
             if (n, c) in hits:
@@ -157,8 +157,7 @@ def _to_table(
         if idx.size == 0:
             continue
         point_idx.append(idx)
-        scene_ids.extend([scene.id] * idx.size)
-        times.extend([scene.datetime] * idx.size)
+        scene_idx.append(np.full(idx.size, n, dtype=np.int64))
         for c, band in enumerate(bands):
             if (n, c) not in values:
                 columns[band].append(pa.nulls(idx.size))
@@ -176,10 +175,15 @@ def _to_table(
             _DATETIME: pa.array([], pa.timestamp("us", tz="UTC")),
         }
         return pa.table({**empty, **{b: pa.nulls(0) for b in bands}})
+    # one value per scene, repeated per row by Arrow (millions of rows are common: a
+    # Python object per row would cost more than the whole read)
+    rows = pa.array(np.concatenate(scene_idx), pa.int64())
     table = {
         _POINT_INDEX: pa.array(np.concatenate(point_idx)),
-        _SCENE_ID: pa.array(scene_ids, pa.string()),
-        _DATETIME: pa.array(times, pa.timestamp("us", tz="UTC")),
+        _SCENE_ID: pc.take(pa.array([s.id for s in scenes], pa.string()), rows),
+        _DATETIME: pc.take(
+            pa.array([s.datetime for s in scenes], pa.timestamp("us", tz="UTC")), rows
+        ),
     }
     for band in bands:
         chunks = columns[band]
