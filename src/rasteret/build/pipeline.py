@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from rasteret._version import __version__
 from rasteret.build.headers import HeaderFailure, fetch_headers
 from rasteret.collection import Collection
@@ -214,6 +216,11 @@ def _reusable(
     return None
 
 
+def _warm_arrow_conversions() -> None:
+    """Convert one Python value to Arrow, so that pyarrow's lazy imports happen now."""
+    pa.array([0])
+
+
 async def _build(
     *,
     workspace: Workspace,
@@ -235,6 +242,9 @@ async def _build(
     registry: Any,
 ) -> Collection:
     started = time.perf_counter()
+    # while the search and header reads wait on the network, load what pyarrow pulls in
+    # on its first conversion of Python values (pandas, ~0.1-0.3 s), needed at the end
+    asyncio.get_running_loop().run_in_executor(None, _warm_arrow_conversions)
     with ProgressBar(f"{name}: searching STAC", unit="item") as bar:
         if static_catalog:
             items = await asyncio.to_thread(
