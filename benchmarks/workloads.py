@@ -33,6 +33,7 @@ class Workload:
 def _scene(item: dict[str, Any], root: Path) -> dict[str, Any]:
     return {
         "id": item["id"],
+        "date": item["properties"]["datetime"][:10],
         "epsg": item["properties"]["proj:epsg"],
         "hrefs": {k: a["href"] for k, a in item["assets"].items()},
         "local": {k: str(root / a["relpath"]) for k, a in item["assets"].items()},
@@ -70,8 +71,14 @@ def define(
         cx = x0 + 10.0 * int(rng.integers(0, (west_only - x0) / 10 - 256))
         cy = y1 - 10.0 * int(rng.integers(0, size / 10 - 256))
         start = int(rng.integers(0, n_dates - 4))
-        ids = [s["id"] for s in tile_a[start : start + 4]]
-        chips.append({"bounds": [cx, cy - 2560.0, cx + 2560.0, cy], "ids": ids})
+        stack = tile_a[start : start + 4]
+        chips.append(
+            {
+                "bounds": [cx, cy - 2560.0, cx + 2560.0, cy],
+                "ids": [s["id"] for s in stack],
+                "dates": [stack[0]["date"], stack[-1]["date"]],
+            }
+        )
 
     small = [_scene(i, root) for i in items["bench-small"]]
     s256 = [_scene(i, root) for i in items["bench-s2-256"]]
@@ -159,6 +166,7 @@ def define(
                 "function": "window_stack",
                 "collection": "bench-s2",
                 "scenes": both,
+                "select": "ids",
                 "bands": ["B04", "B08"],
                 "bounds": [756_000.0, 4_200_000.0, 758_000.0, 4_202_000.0],
                 "target_crs": 32610,
@@ -175,6 +183,7 @@ def define(
                 "function": "window_stack",
                 "collection": "bench-s2-origin",
                 "scenes": origin,
+                "select": "dates",
                 "bands": list(ds.BANDS),
                 "bounds": [x0, y1 - size, x0 + size, y1],
                 "overrides": {"floor": {"function": "decode"}},

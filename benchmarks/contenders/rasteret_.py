@@ -19,8 +19,21 @@ def _collection(cfg: dict[str, Any]) -> rasteret.Collection:
     return rasteret.load(cfg["index"]["name"], workspace_dir=cfg["index"]["workspace"])
 
 
-def _only(coll: rasteret.Collection, ids: list[str]) -> rasteret.Collection:
-    return coll.where(pc.field("id").isin(ids))
+def _select(coll: rasteret.Collection, cfg: dict[str, Any]) -> rasteret.Collection:
+    """The configured scenes, picked as a user would pick them.
+
+    By the AOI alone (the default, where it touches exactly those scenes), by dates, or
+    by ids (an Arrow ``isin`` over a Python list, which imports pandas, as it would for
+    the user).
+    """
+    scenes = cfg["scenes"]
+    how = cfg.get("select", "aoi")
+    if how == "dates":
+        dates = sorted(s["date"] for s in scenes)
+        return coll.subset(date_range=(dates[0], dates[-1]))
+    if how == "ids":
+        return coll.where(pc.field("id").isin([s["id"] for s in scenes]))
+    return coll
 
 
 def build(cfg: dict[str, Any]) -> Result:
@@ -43,7 +56,7 @@ def build(cfg: dict[str, Any]) -> Result:
 
 def window_stack(cfg: dict[str, Any]) -> Result:
     """One AOI over the configured scenes: time series, small files, decode-bound."""
-    coll = _only(_collection(cfg), [s["id"] for s in cfg["scenes"]])
+    coll = _select(_collection(cfg), cfg)
     kwargs: dict[str, Any] = {"crs": cfg["epsg"], "max_concurrent": cfg["max_concurrent"]}
     if cfg.get("target_crs"):
         kwargs.update(target_crs=cfg["target_crs"], resolution=cfg["resolution"])
@@ -64,7 +77,7 @@ async def _chips(cfg: dict[str, Any]) -> Result:
     coll = _collection(cfg)
 
     async def one(chip: dict[str, Any]) -> Any:
-        sub = _only(coll, chip["ids"])
+        sub = coll.subset(date_range=tuple(chip["dates"]))
         return await sub.get_numpy_async(
             tuple(chip["bounds"]),
             list(cfg["bands"]),
@@ -89,7 +102,7 @@ def chips(cfg: dict[str, Any]) -> Result:
 
 def points(cfg: dict[str, Any]) -> Result:
     """Values at every point, for every scene and band."""
-    coll = _only(_collection(cfg), [s["id"] for s in cfg["scenes"]])
+    coll = _select(_collection(cfg), cfg)
     xy = np.load(cfg["points_file"])
     table = coll.sample_points(xy, list(cfg["bands"]), crs=cfg["epsg"])
     ids = sorted(pc.unique(table.column("scene_id")).to_pylist())

@@ -36,6 +36,7 @@ from rasteret.errors import (
     StaleSourceError,
 )
 from rasteret.index import schema
+from rasteret.index.arrow_np import bool_array
 from rasteret.index.manifest import Failure, Manifest
 from rasteret.index.storage import read_index, write_index
 from rasteret.index.workspace import INDEX_FILE, Workspace, validate_name
@@ -175,7 +176,7 @@ def _to_geometries(value: Any) -> list[shapely.Geometry]:  # noqa: PLR0911 (one 
 
 def _footprints(table: pa.Table) -> npt.NDArray[np.object_]:
     """Item footprints in CRS84: the geometry, or the bbox covering where it is null."""
-    geoms = shapely.from_wkb(table.column(schema.GEOMETRY).to_numpy(zero_copy_only=False))
+    geoms = shapely.from_wkb(np.array(table.column(schema.GEOMETRY).to_pylist(), dtype=object))
     missing = shapely.is_missing(geoms)
     if missing.any():
         bbox = table.column(schema.BBOX)
@@ -196,7 +197,7 @@ def _intersecting(table: pa.Table, queries: Sequence[shapely.Geometry]) -> pa.Bo
         tree = shapely.STRtree(footprints)
         hits = tree.query(np.asarray(queries, dtype=object), predicate="intersects")
         mask[np.unique(hits[1])] = True
-    return pa.array(mask)
+    return bool_array(mask)
 
 
 def _fmt_day(value: datetime | None) -> str:

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rasteret.errors import IndexFormatError, InvalidInputError
+from rasteret.index.arrow_np import numeric_values
 from rasteret.tiff.types import GeoInfo, IfdKind, IfdLayout, TiffHeader
 
 SCHEMA_VERSION = 1
@@ -396,7 +397,7 @@ def headers_from_array(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[Tif
     struct: Any = column  # a StructArray; flatten() applies its offset and validity
     fields = {f.name: arr for f, arr in zip(BAND_TYPE, struct.flatten(), strict=True)}
     ifd_lists = fields["ifds"]
-    ifd_counts = pc.fill_null(pc.list_value_length(ifd_lists), -1).to_numpy()
+    ifd_counts = numeric_values(pc.list_value_length(ifd_lists), null=-1)
     ifd_struct = ifd_lists.flatten()  # all IFDs of all non-null rows, in row order
     ifd_cols = {f.name: arr for f, arr in zip(IFD_TYPE, ifd_struct.flatten(), strict=True)}
     ifd_rows = pa.Table.from_arrays(
@@ -406,8 +407,8 @@ def headers_from_array(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[Tif
     tiles: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.uint64]]] = {}
     for name in _IFD_TILE_ARRAYS:
         lists = ifd_cols[name]
-        offsets = lists.offsets.to_numpy()
-        values = lists.values.to_numpy(zero_copy_only=False)
+        offsets = numeric_values(lists.offsets)
+        values = numeric_values(lists.values)
         tiles[name] = (offsets, values)
     ifds: list[IfdLayout] = []
     for k, row in enumerate(ifd_rows):

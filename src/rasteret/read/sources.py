@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from rasteret.errors import BandMappingError
 from rasteret.index import schema
+from rasteret.index.arrow_np import datetimes
 from rasteret.io import CloudConfig
 from rasteret.read.reader import BandSource, SceneSource
 from rasteret.tiff.types import TiffHeader
@@ -57,7 +58,7 @@ def scene_sources(
         )
     config = CloudConfig.from_dict(dict(cloud_config or {}))
     ids = table.column(schema.ID).to_pylist()
-    times = table.column(schema.DATETIME).to_pylist()
+    times = datetimes(table.column(schema.DATETIME))
     assets = [json.loads(a) if a else {} for a in table.column(schema.ASSETS).to_pylist()]
     per_band: dict[str, list[BandSource | None]] = {}
     for code in bands:

@@ -1,0 +1,85 @@
+"""Arrow-to-NumPy and NumPy-to-Arrow conversions that do not import pandas.
+
+pyarrow asks, on its first conversion between Python/NumPy values and Arrow
+(``pa.array``, ``pa.scalar``, ``to_numpy``, ``to_pylist`` of timestamps), whether pandas
+is installed, and imports it to find out: 0.1 to 0.3 s that every cold read would pay
+although a read never uses pandas. The read path therefore goes through these
+functions, which work on the arrays' buffers directly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+__all__ = ["bool_array", "datetimes", "numeric_values"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROS = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def _dtype(t: pa.DataType) -> np.dtype[Any]:
+    if pa.types.is_floating(t):
+        return np.dtype(f"f{t.bit_width // 8}")
+    if pa.types.is_signed_integer(t):
+        return np.dtype(f"i{t.bit_width // 8}")
+    if pa.types.is_unsigned_integer(t):
+        return np.dtype(f"u{t.bit_width // 8}")
+    raise TypeError(f"not a numeric Arrow type: {t}")
+
+
+def _chunk(arr: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    if isinstance(arr, pa.ChunkedArray):
+        return cast("pa.Array[Any]", arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0))
+    return arr
+
+
+def numeric_values(
+    arr: pa.Array[Any] | pa.ChunkedArray[Any], *, null: float | None = None
+) -> npt.NDArray[Any]:
+    """The values of an integer or float array, with nulls replaced by ``null``.
+
+    Raises:
+        ValueError: The array has nulls and ``null`` is None.
+    """
+    a = _chunk(arr)
+    n, off = len(a), a.offset
+    buffers = a.buffers()
+    dtype = _dtype(a.type)
+    data = buffers[1]
+    values = (
+        np.frombuffer(memoryview(data), dtype=dtype, count=n + off)[off:]
+        if data is not None and n
+        else np.zeros(n, dtype=dtype)
+    )
+    if a.null_count == 0:
+        return values
+    if null is None:
+        raise ValueError(f"{a.null_count} nulls in an array that must have none")
+    validity = buffers[0]
+    assert validity is not None  # null_count > 0
+    bits = np.unpackbits(np.frombuffer(memoryview(validity), dtype=np.uint8), bitorder="little")
+    valid = bits[off : off + n].astype(bool)
+    return np.where(valid, values, np.asarray(null, dtype=dtype))
+
+
+def bool_array(mask: npt.NDArray[np.bool_]) -> pa.BooleanArray:
+    """``mask`` as an Arrow boolean array, built from its packed bits."""
+    bits = pa.py_buffer(np.packbits(mask, bitorder="little").tobytes())
+    return cast(pa.BooleanArray, pa.Array.from_buffers(pa.bool_(), len(mask), [None, bits]))
+
+
+def datetimes(arr: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[datetime | None]:
+    """A timestamp column as datetimes (UTC-aware when the column has a time zone)."""
+    a = _chunk(arr)
+    unit = a.type.unit
+    epoch = _EPOCH if a.type.tz is not None else _EPOCH.replace(tzinfo=None)
+    ints = a.cast(pa.int64()).to_pylist()
+    if unit == "ns":
+        return [None if v is None else epoch + timedelta(microseconds=v // 1000) for v in ints]
+    scale = _MICROS[unit]
+    return [None if v is None else epoch + timedelta(microseconds=v * scale) for v in ints]
