@@ -146,6 +146,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Latency {s['latency_ms']:g} ms per request (first byte), "
         f"{'no bandwidth cap' if not s['bandwidth_mbps'] else str(s['bandwidth_mbps']) + ' Mbit/s'}"
         f"; median of {s['runs']} cold runs (fresh process each); {s['object_store']}.",
+        "Peak RSS is the high-water mark of the timed part above the RSS at its start; the "
+        "output it is compared with is rasteret's data plus its valid mask (the peers return "
+        "no mask).",
         "",
         "| workload | contender | median s | rasteret faster by | requests | MiB "
         "| peak RSS / output | pixels |",

@@ -98,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     ids, data = out[0], out[1]
     extra: dict[str, float] = dict(out[2]) if len(out) > 2 else {}
     elapsed = extra.pop("elapsed_s", elapsed)
+    output_bytes = int(extra.pop("output_bytes", np.asarray(data).nbytes))
     result = {
         "elapsed_s": elapsed,
         "cpu_s": (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime),
-        "output_bytes": int(np.asarray(data).nbytes),
+        "output_bytes": output_bytes,
         "peak_rss_delta_bytes": (peak - rss0) * 1024 if peak_ok else None,
         "extra": extra,
     }

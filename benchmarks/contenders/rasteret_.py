@@ -54,7 +54,7 @@ def build(cfg: dict[str, Any]) -> Result:
     return ids, widths
 
 
-def window_stack(cfg: dict[str, Any]) -> Result:
+def window_stack(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
     """One AOI over the configured scenes: time series, small files, decode-bound."""
     coll = _select(_collection(cfg), cfg)
     kwargs: dict[str, Any] = {"crs": cfg["epsg"], "max_concurrent": cfg["max_concurrent"]}
@@ -62,7 +62,9 @@ def window_stack(cfg: dict[str, Any]) -> Result:
         kwargs.update(target_crs=cfg["target_crs"], resolution=cfg["resolution"])
     result = coll.get_numpy(tuple(cfg["bounds"]), list(cfg["bands"]), **kwargs)
     assert not isinstance(result, list)
-    return _sorted(list(result.ids), result.data)
+    ids, data = _sorted(list(result.ids), result.data)
+    # the valid mask is an output too (the other contenders return no mask)
+    return ids, data, {"output_bytes": float(result.data.nbytes + result.valid.nbytes)}
 
 
 def _sorted(ids: list[str], data: np.ndarray[Any, Any]) -> Result:
@@ -73,7 +75,7 @@ def _sorted(ids: list[str], data: np.ndarray[Any, Any]) -> Result:
     return [ids[i] for i in order], data[order]
 
 
-async def _chips(cfg: dict[str, Any]) -> Result:
+async def _chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
     coll = _collection(cfg)
 
     async def one(chip: dict[str, Any]) -> Any:
@@ -88,14 +90,16 @@ async def _chips(cfg: dict[str, Any]) -> Result:
     results = await asyncio.gather(*(one(c) for c in cfg["chips"]))
     ids: list[str] = []
     stacks = []
+    masks = sum(r.valid.nbytes for r in results)
     for r in results:
         chip_ids, chip_data = _sorted(list(r.ids), r.data)
         ids.extend(chip_ids)
         stacks.append(chip_data)
-    return ids, np.stack(stacks)
+    data = np.stack(stacks)
+    return ids, data, {"output_bytes": float(data.nbytes + masks)}
 
 
-def chips(cfg: dict[str, Any]) -> Result:
+def chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
     """Random chips, each a time stack of its own dates, all requested at once."""
     return asyncio.run(_chips(cfg))
 

@@ -362,7 +362,8 @@ class ObstoreBackend:
         store, path = self.resolve(url)
         if start == end:
             return b"", await self._head(store, path, url)
-        return await self._get(store, path, url, start, end)
+        data, meta = await self._get(store, path, url, start, end)
+        return bytes(data), meta
 
     async def get_range_async(self, url: str, start: int, end: int) -> bytes:
         """Return bytes ``[start, end)`` of ``url``; fewer (maybe none) past its end."""
@@ -387,18 +388,20 @@ class ObstoreBackend:
         async def fetch(merged: MergedRange) -> None:
             async with limit:
                 data, _ = await self._get(store, path, url, merged.start, merged.end)
-            view = memoryview(data)
             for i in merged.members:
                 offset = starts[i] - merged.start
-                out[i] = bytes(view[offset : offset + ends[i] - starts[i]])
+                out[i] = bytes(data[offset : offset + ends[i] - starts[i]])
 
         await asyncio.gather(*(fetch(m) for m in plan))
         return out
 
     async def get_ranges_with_meta_async(
         self, url: str, starts: Sequence[int], ends: Sequence[int]
-    ) -> tuple[list[bytes], ObjectMeta | None]:
+    ) -> tuple[list[bytes | memoryview], ObjectMeta | None]:
         """:meth:`get_ranges_async` plus the object's metadata from the same responses.
+
+        The ranges come back as read-only views of the responses' buffers (no copies:
+        this is the read engine's path, where responses are megabytes of tiles).
 
         The read engine compares that metadata with the indexed size and ETag, so a
         changed object is caught without any extra request. The metadata is None
@@ -411,7 +414,7 @@ class ObstoreBackend:
             FetchError: A range could not be read after retries.
         """
         plan = coalesce_ranges(starts, ends, gap=self._coalesce)
-        out = [b""] * len(starts)
+        out: list[bytes | memoryview] = [b""] * len(starts)
         if not plan:
             return out, None
         store, path = self.resolve(url)
@@ -422,10 +425,9 @@ class ObstoreBackend:
             async with limit:
                 data, meta = await self._get(store, path, url, merged.start, merged.end)
             metas.append(meta)
-            view = memoryview(data)
             for i in merged.members:
                 offset = starts[i] - merged.start
-                out[i] = bytes(view[offset : offset + ends[i] - starts[i]])
+                out[i] = data[offset : offset + ends[i] - starts[i]]
 
         await asyncio.gather(*(fetch(m) for m in plan))
         if self._config.rewrite(url) != url:
@@ -459,10 +461,14 @@ class ObstoreBackend:
 
     async def _get(
         self, store: ObjectStore, path: str, url: str, start: int, end: int
-    ) -> tuple[bytes, ObjectMeta]:
-        """One range read, retried where obstore does not retry, length-checked."""
+    ) -> tuple[memoryview, ObjectMeta]:
+        """One range read, retried where obstore does not retry, length-checked.
 
-        async def once() -> tuple[bytes, ObjectMeta]:
+        The bytes are a view of obstore's own buffer: no copy is made here, since a
+        response can be megabytes and the copy would hold the GIL on the event loop.
+        """
+
+        async def once() -> tuple[memoryview, ObjectMeta]:
             data, meta = await self._get_once(store, path, url, start, end)
             status = None if isinstance(store, LocalStore) else 206
             check_body_length(
@@ -474,7 +480,7 @@ class ObstoreBackend:
 
     async def _get_once(
         self, store: ObjectStore, path: str, url: str, start: int, end: int
-    ) -> tuple[bytes, ObjectMeta]:
+    ) -> tuple[memoryview, ObjectMeta]:
         mark_native_io()
         try:
             result: GetResult = await obstore.get_async(
@@ -487,9 +493,9 @@ class ObstoreBackend:
             # start >= size: learn the size; an empty read is then the right answer.
             meta = await self._head(store, path, url)
             if start >= meta.size:
-                return b"", meta
+                return memoryview(b""), meta
             raise _fetch_error(err, url, start, end) from err
-        return bytes(data), _object_meta(result.meta)
+        return memoryview(data), _object_meta(result.meta)
 
     async def _head(self, store: ObjectStore, path: str, url: str) -> ObjectMeta:
         async def once() -> ObjectMeta:

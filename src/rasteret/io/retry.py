@@ -134,7 +134,7 @@ def backoff_delay(
 
 
 def check_body_length(
-    data: bytes, *, url: str, start: int, end: int, size: int, status: int | None
+    data: bytes | memoryview, *, url: str, start: int, end: int, size: int, status: int | None
 ) -> None:
     """Raise :class:`TransientFetchError` when a range body is not exactly as long as asked.
 

@@ -146,7 +146,9 @@ def scratch_for(job: TileJob) -> npt.NDArray[Any]:
     return buf
 
 
-def _decode(job: TileJob, data: bytes, out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
+def _decode(
+    job: TileJob, data: bytes | memoryview, out: npt.NDArray[Any] | None = None
+) -> npt.NDArray[Any]:
     if len(data) != job.length:
         raise FetchError(
             f"short read: got {len(data)} of {job.length} bytes (the object may have changed "
@@ -191,6 +193,23 @@ def _shared_tiles(loop: asyncio.AbstractEventLoop) -> dict[tuple[str, int, int],
     return _SHARED.setdefault(loop, {})
 
 
+_BUDGETS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ByteBudget] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _budget_for(loop: asyncio.AbstractEventLoop) -> _ByteBudget:
+    """The pending-bytes budget of every read on ``loop``.
+
+    One per loop, not per read: 64 chip reads gathered at once must not each be allowed
+    their own :data:`MAX_PENDING_BYTES`.
+    """
+    budget = _BUDGETS.get(loop)
+    if budget is None:
+        budget = _BUDGETS[loop] = _ByteBudget(MAX_PENDING_BYTES)
+    return budget
+
+
 def _share_key(job: TileJob) -> tuple[str, int, int]:
     return (job.key.url, job.offset, job.length)
 
@@ -222,8 +241,8 @@ async def fetch_and_decode(
         TiffFormatError: A tile could not be decoded.
     """
     semaphore = asyncio.Semaphore(max_concurrent)
-    budget = _ByteBudget(MAX_PENDING_BYTES)
     loop = asyncio.get_running_loop()
+    budget = _budget_for(loop)
     pool = decode_pool()
     registry = _shared_tiles(loop)
     own: list[TileJob] = []
@@ -247,16 +266,16 @@ async def fetch_and_decode(
                 return entry
         return None
 
-    def work(job: TileJob, blob: bytes) -> None:
+    def work(job: TileJob, blob: bytes | memoryview) -> None:
         out = destination(job) if destination is not None else None
         consume(job, _decode(job, blob, out))
 
-    def work_shared(job: TileJob, blob: bytes) -> npt.NDArray[Any]:
+    def work_shared(job: TileJob, blob: bytes | memoryview) -> npt.NDArray[Any]:
         tile = _decode(job, blob, None)  # its own array: other reads paste from it too
         consume(job, tile)
         return tile
 
-    async def decode_one(job: TileJob, blob: bytes) -> None:
+    async def decode_one(job: TileJob, blob: bytes | memoryview) -> None:
         entry = abandon(job)  # on the loop thread: no joiner can arrive after this
         if entry is None:
             await loop.run_in_executor(pool, work, job, blob)
