@@ -160,7 +160,7 @@ def markdown(doc: dict[str, Any]) -> str:
             up = w["speedup_of_rasteret"].get(c)
             mem = (
                 f"{e['peak_rss_delta_bytes'] / e['output_bytes']:.2f}"
-                if e.get("peak_rss_delta_bytes") and e.get("output_bytes")
+                if e.get("peak_rss_delta_bytes") and e.get("output_bytes") and name != "index-build"
                 else ""
             )
             mib = f"{e['bytes'] / 2**20:.1f}" if e.get("bytes") else ""
