@@ -18,7 +18,6 @@ AOI = shapely.Polygon([(-122.30, 37.72), (-122.28, 37.725), (-122.285, 37.74), (
 CHUNKS = {"time": 2, "y": 64, "x": 50}
 
 
-
 def test_lazy_equals_eager_threaded(s2: rasteret.Collection) -> None:
     eager = s2.get_xarray(AOI, ["B04", "B08"])
     lazy = s2.get_xarray(AOI, ["B04", "B08"], chunks=CHUNKS)

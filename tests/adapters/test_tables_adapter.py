@@ -22,7 +22,6 @@ SPATIAL = (
 )
 
 
-
 def _same_read(a: rasteret.Collection, b: rasteret.Collection) -> None:
     left, right = a.get_numpy(AOI, "B04"), b.get_numpy(AOI, "B04")
     assert not isinstance(left, list) and not isinstance(right, list)

@@ -24,7 +24,6 @@ from rasteret.adapters.torch import ChipDataset, torchgeo_available
 CHIP = 32
 
 
-
 def _utm_area(s2: rasteret.Collection) -> shapely.Geometry:
     """A 3 x 2 chip area on the scenes' 10 m grid, in EPSG:32610 (read in the parent)."""
     ref = s2.get_numpy((-122.30, 37.72, -122.28, 37.74), "B04")
