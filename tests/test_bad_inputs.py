@@ -1,15 +1,20 @@
 """Bad input across the public API: the right error, naming the parameter and value, no debris.
 
-One table drives every case. A row says which surface it exercises (``api`` today; the
-CLI's rows will use ``cli`` and an argv, run by :func:`_run_cli` once the CLI lands), what
-to call, which :mod:`rasteret.errors` class must come out, and which words its message
-must contain: the parameter's name and the offending value. Every row also checks that
-nothing was left in the workspace or the temporary directory.
+One table drives every case. A row says which surface it exercises (``api``, or ``cli``
+with an argv run as ``python -m rasteret --json``), what to call, which
+:mod:`rasteret.errors` class must come out (for the CLI: the error type it reports, and its
+exit code), and which words its message must contain: the parameter's name and the
+offending value. Every row also checks that nothing was left in the workspace or the
+temporary directory.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -80,6 +85,8 @@ class Row:
     """``api``, or ``cli`` for rows that run the command line (argv in ``argv``)."""
     argv: tuple[str, ...] = field(default_factory=tuple)
     """Command-line arguments of a ``cli`` row."""
+    exit_code: int = 0
+    """The exit code a ``cli`` row must end with (2 bad input, 3 not found)."""
 
 
 def _aoi(ctx: Ctx) -> shapely.Geometry:
@@ -511,6 +518,144 @@ ROWS: list[Row] = [
         ("s3://", "x.tif"),
         _read_s3_bad_credentials,
     ),
+    # --- the command line (python -m rasteret --json ...) --------------------------------
+    *(
+        Row(rid, error, words, surface="cli", argv=argv, exit_code=code)
+        for rid, error, words, code, argv in (
+            (
+                "cli-read-unknown-collection",
+                CollectionNotFoundError,
+                ("nosuch",),
+                3,
+                (
+                    "read",
+                    "nosuch",
+                    "--bbox",
+                    "0",
+                    "0",
+                    "1",
+                    "1",
+                    "--bands",
+                    "B04",
+                    "--out",
+                    "{out}.tif",
+                ),
+            ),
+            (
+                "cli-collections-info-unknown",
+                CollectionNotFoundError,
+                ("nosuch",),
+                3,
+                ("collections", "info", "nosuch"),
+            ),
+            (
+                "cli-datasets-info-unknown",
+                InvalidInputError,
+                ("dataset", "nope"),
+                3,
+                ("datasets", "info", "nope"),
+            ),
+            (
+                "cli-build-unknown-dataset",
+                InvalidInputError,
+                ("dataset", "nosuch/dataset"),
+                3,
+                (
+                    "build",
+                    "nosuch/dataset",
+                    "--name",
+                    "x",
+                    "--bbox",
+                    "0",
+                    "0",
+                    "1",
+                    "1",
+                    "--date-range",
+                    "2024-01-01",
+                    "2024-02-01",
+                ),
+            ),
+            (
+                "cli-build-name-traversal",
+                InvalidInputError,
+                ("name", "../evil"),
+                2,
+                (
+                    "build",
+                    "earthsearch/sentinel-2-l2a",
+                    "--name",
+                    "../evil",
+                    "--bbox",
+                    "0",
+                    "0",
+                    "1",
+                    "1",
+                    "--date-range",
+                    "2024-01-01",
+                    "2024-02-01",
+                ),
+            ),
+            (
+                "cli-build-malformed-date",
+                InvalidInputError,
+                ("date_range", "2024-13-01"),
+                2,
+                (
+                    "build",
+                    "earthsearch/sentinel-2-l2a",
+                    "--name",
+                    "ok",
+                    "--bbox",
+                    "0",
+                    "0",
+                    "1",
+                    "1",
+                    "--date-range",
+                    "2024-13-01",
+                    "2024-02-01",
+                ),
+            ),
+            (
+                "cli-build-latitude-out-of-range",
+                InvalidInputError,
+                ("bbox", "200"),
+                2,
+                (
+                    "build",
+                    "earthsearch/sentinel-2-l2a",
+                    "--name",
+                    "ok",
+                    "--bbox",
+                    "0",
+                    "0",
+                    "1",
+                    "200",
+                    "--date-range",
+                    "2024-01-01",
+                    "2024-02-01",
+                ),
+            ),
+            (
+                "cli-read-unknown-output-type",
+                InvalidInputError,
+                ("--out", "unknownext"),
+                2,
+                (
+                    "read",
+                    "nosuch",
+                    "--bbox",
+                    "0",
+                    "0",
+                    "1",
+                    "1",
+                    "--bands",
+                    "B04",
+                    "--out",
+                    "{out}.unknownext",
+                ),
+            ),
+        )
+    ),
 ]
 
 
@@ -564,20 +709,37 @@ def _snapshot(*folders: Path) -> set[str]:
     return {str(p) for folder in folders for p in folder.rglob("*")}
 
 
-def _run_cli(row: Row, ctx: Ctx) -> None:  # pragma: no cover - filled in with the CLI
-    raise AssertionError(f"{row.id}: CLI rows need the CLI runner")
+def _run_cli(row: Row, ctx: Ctx) -> dict[str, Any]:
+    """Run ``python -m rasteret --json`` with the row's argv; return the reported error."""
+    argv = [a.replace("{out}", str(ctx.workspace.parent / "out")) for a in row.argv]
+    env = {**os.environ, "TMPDIR": tempfile.gettempdir(), "RASTERET_PROGRESS": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rasteret", "--workspace", str(ctx.workspace), "--json", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == row.exit_code, f"{row.id}: exit {proc.returncode}: {proc.stderr}"
+    error: dict[str, Any] = json.loads(proc.stdout)["error"]
+    return error
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_bad_input(row: Row, ctx: Ctx) -> None:
     folders = (ctx.workspace, Path(tempfile.gettempdir()))
     before = _snapshot(*folders)
+    if row.surface == "cli":
+        error = _run_cli(row, ctx)
+        assert error["type"] == row.error.__name__, error
+        for word in row.words:
+            assert word in error["message"], f"{word!r} not in {error['message']!r}"
+        assert _snapshot(*folders) == before, "files left behind"
+        return
     with pytest.raises(RasteretError) as info:
-        if row.surface == "cli":
-            _run_cli(row, ctx)
-        else:
-            assert row.call is not None
-            row.call(ctx)
+        assert row.call is not None
+        row.call(ctx)
     err = info.value
     assert isinstance(err, row.error), f"{type(err).__name__}: {err}"
     message = str(err)
