@@ -116,6 +116,23 @@ def _read_s3_bad_credentials(ctx: Ctx) -> bytes:
     return _read(backend, f"s3://{bucket}/x.tif")
 
 
+def _cli_build(
+    *,
+    dataset: str = "earthsearch/sentinel-2-l2a",
+    name: str = "ok",
+    maxy: str = "1",
+    start: str = "2024-01-01",
+) -> tuple[str, ...]:
+    """``rasteret build`` argv, valid except for the argument a row changes."""
+    bbox = ("0", "0", "1", maxy)
+    return ("build", dataset, "--name", name, "--bbox", *bbox, "--date-range", start, "2024-02-01")
+
+
+def _cli_read(out: str) -> tuple[str, ...]:
+    """``rasteret read`` argv of a collection that does not exist, writing to ``out``."""
+    return ("read", "nosuch", "--bbox", "0", "0", "1", "1", "--bands", "B04", "--out", out)
+
+
 ROWS: list[Row] = [
     # ------------------------------------------------------------ build_from_stac
     Row("build-name-int", InvalidInputError, ("name", "42"), lambda c: c.build(name=42)),
@@ -527,19 +544,7 @@ ROWS: list[Row] = [
                 CollectionNotFoundError,
                 ("nosuch",),
                 3,
-                (
-                    "read",
-                    "nosuch",
-                    "--bbox",
-                    "0",
-                    "0",
-                    "1",
-                    "1",
-                    "--bands",
-                    "B04",
-                    "--out",
-                    "{out}.tif",
-                ),
+                _cli_read("{out}.tif"),
             ),
             (
                 "cli-collections-info-unknown",
@@ -560,99 +565,35 @@ ROWS: list[Row] = [
                 InvalidInputError,
                 ("dataset", "nosuch/dataset"),
                 3,
-                (
-                    "build",
-                    "nosuch/dataset",
-                    "--name",
-                    "x",
-                    "--bbox",
-                    "0",
-                    "0",
-                    "1",
-                    "1",
-                    "--date-range",
-                    "2024-01-01",
-                    "2024-02-01",
-                ),
+                _cli_build(dataset="nosuch/dataset"),
             ),
             (
                 "cli-build-name-traversal",
                 InvalidInputError,
                 ("name", "../evil"),
                 2,
-                (
-                    "build",
-                    "earthsearch/sentinel-2-l2a",
-                    "--name",
-                    "../evil",
-                    "--bbox",
-                    "0",
-                    "0",
-                    "1",
-                    "1",
-                    "--date-range",
-                    "2024-01-01",
-                    "2024-02-01",
-                ),
+                _cli_build(name="../evil"),
             ),
             (
                 "cli-build-malformed-date",
                 InvalidInputError,
                 ("date_range", "2024-13-01"),
                 2,
-                (
-                    "build",
-                    "earthsearch/sentinel-2-l2a",
-                    "--name",
-                    "ok",
-                    "--bbox",
-                    "0",
-                    "0",
-                    "1",
-                    "1",
-                    "--date-range",
-                    "2024-13-01",
-                    "2024-02-01",
-                ),
+                _cli_build(start="2024-13-01"),
             ),
             (
                 "cli-build-latitude-out-of-range",
                 InvalidInputError,
                 ("bbox", "200"),
                 2,
-                (
-                    "build",
-                    "earthsearch/sentinel-2-l2a",
-                    "--name",
-                    "ok",
-                    "--bbox",
-                    "0",
-                    "0",
-                    "1",
-                    "200",
-                    "--date-range",
-                    "2024-01-01",
-                    "2024-02-01",
-                ),
+                _cli_build(maxy="200"),
             ),
             (
                 "cli-read-unknown-output-type",
                 InvalidInputError,
                 ("--out", "unknownext"),
                 2,
-                (
-                    "read",
-                    "nosuch",
-                    "--bbox",
-                    "0",
-                    "0",
-                    "1",
-                    "1",
-                    "--bands",
-                    "B04",
-                    "--out",
-                    "{out}.unknownext",
-                ),
+                _cli_read("{out}.unknownext"),
             ),
         )
     ),

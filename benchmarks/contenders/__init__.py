@@ -16,6 +16,25 @@ Result = tuple[list[str], np.ndarray[Any, Any]]
 """What a workload returns: scene ids (first axis) and pixels."""
 
 
+def by_scene(arrays: list[np.ndarray[Any, Any]], n_bands: int) -> np.ndarray[Any, Any]:
+    """Stack per-(scene, band) arrays, listed scene-major, into ``[scene, band, ...]``."""
+    return np.stack([np.stack(arrays[i : i + n_bands]) for i in range(0, len(arrays), n_bands)])
+
+
+def search_items(cfg: dict[str, Any]) -> list[Any]:
+    """The index-build workload's STAC search with pystac-client (what loaders do first)."""
+    from pystac_client import Client
+
+    search = Client.open(cfg["stac_api"]).search(
+        collections=[cfg["collection"]],
+        bbox=cfg["bbox"],
+        datetime="/".join(cfg["date_range"]),
+        query=cfg["query"],
+        limit=100,
+    )
+    return list(search.items())
+
+
 def window_of(transform: list[float], bounds: list[float]) -> tuple[int, int, int, int]:
     """``(col_off, row_off, width, height)`` of pixel-aligned ``bounds`` on a north-up grid."""
     a, _, c, _, e, f = transform[:6]

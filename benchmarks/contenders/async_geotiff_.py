@@ -17,7 +17,7 @@ import numpy as np
 from async_geotiff import GeoTIFF, Window
 from obstore.store import HTTPStore
 
-from benchmarks.contenders import Result, point_rowcols, window_of
+from benchmarks.contenders import Result, by_scene, point_rowcols, search_items, window_of
 
 T = TypeVar("T")
 
@@ -61,8 +61,7 @@ def window_stack(cfg: dict[str, Any]) -> Result:
         (lambda h=s["hrefs"][b]: _window(h, cfg["bounds"])) for s in scenes for b in cfg["bands"]
     ]
     arrays = asyncio.run(_bounded(cfg.get("limit"), fns))
-    nb = len(cfg["bands"])
-    data = np.stack([np.stack(arrays[i : i + nb]) for i in range(0, len(arrays), nb)])
+    data = by_scene(arrays, len(cfg["bands"]))
     return [s["id"] for s in scenes], data
 
 
@@ -99,23 +98,13 @@ def points(cfg: dict[str, Any]) -> Result:
 
     fns = [(lambda h=s["hrefs"][b]: one(h)) for s in scenes for b in cfg["bands"]]
     values = asyncio.run(_bounded(cfg.get("limit"), fns))
-    nb = len(cfg["bands"])
-    data = np.stack([np.stack(values[i : i + nb]) for i in range(0, len(values), nb)])
+    data = by_scene(values, len(cfg["bands"]))
     return [s["id"] for s in scenes], data
 
 
 def build(cfg: dict[str, Any]) -> Result:
     """Search STAC, then open every asset's header concurrently."""
-    from pystac_client import Client
-
-    search = Client.open(cfg["stac_api"]).search(
-        collections=[cfg["collection"]],
-        bbox=cfg["bbox"],
-        datetime="/".join(cfg["date_range"]),
-        query=cfg["query"],
-        limit=100,
-    )
-    items = list(search.items())
+    items = search_items(cfg)
     hrefs = [a.href for it in items for a in it.assets.values()]
 
     async def one(href: str) -> int:

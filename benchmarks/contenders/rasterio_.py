@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from benchmarks.contenders import Result, point_rowcols, window_of
+from benchmarks.contenders import Result, by_scene, point_rowcols, search_items, window_of
 
 GDAL_ENV = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -87,8 +87,7 @@ def window_stack(cfg: dict[str, Any]) -> Result:
         return _read_window(scene["hrefs"][band], cfg["bounds"])
 
     arrays = _map(cfg, one, tasks)
-    nb = len(cfg["bands"])
-    data = np.stack([np.stack(arrays[i : i + nb]) for i in range(0, len(arrays), nb)])
+    data = by_scene(arrays, len(cfg["bands"]))
     return [s["id"] for s in scenes], data
 
 
@@ -127,24 +126,15 @@ def points(cfg: dict[str, Any]) -> Result:
         return block[rows - r0, cols - c0]
 
     values = _map(cfg, one, tasks)
-    nb = len(cfg["bands"])
-    data = np.stack([np.stack(values[i : i + nb]) for i in range(0, len(values), nb)])
+    data = by_scene(values, len(cfg["bands"]))
     return [s["id"] for s in scenes], data
 
 
 def build(cfg: dict[str, Any]) -> Result:
     """Search STAC, then open every asset (what a loader without an index does at start)."""
     import rasterio
-    from pystac_client import Client
 
-    search = Client.open(cfg["stac_api"]).search(
-        collections=[cfg["collection"]],
-        bbox=cfg["bbox"],
-        datetime="/".join(cfg["date_range"]),
-        query=cfg["query"],
-        limit=100,
-    )
-    items = list(search.items())
+    items = search_items(cfg)
     hrefs = [(it.id, a.href) for it in items for a in it.assets.values()]
 
     def one(task: tuple[str, str]) -> int:

@@ -174,9 +174,18 @@ def _to_geometries(value: Any) -> list[shapely.Geometry]:  # noqa: PLR0911 (one 
     raise InvalidInputError("geometries", value, "expected shapely, GeoJSON, WKB or WKT")
 
 
+def _geometries(table: pa.Table) -> npt.NDArray[np.object_]:
+    """The index's WKB geometry column decoded (None where null).
+
+    Through ``to_pylist``: pyarrow's ``to_numpy`` on a binary column imports pandas.
+    """
+    wkb = np.array(table.column(schema.GEOMETRY).to_pylist(), dtype=object)
+    return np.asarray(shapely.from_wkb(wkb), dtype=object)
+
+
 def _footprints(table: pa.Table) -> npt.NDArray[np.object_]:
     """Item footprints in CRS84: the geometry, or the bbox covering where it is null."""
-    geoms = shapely.from_wkb(np.array(table.column(schema.GEOMETRY).to_pylist(), dtype=object))
+    geoms = _geometries(table)
     missing = shapely.is_missing(geoms)
     if missing.any():
         bbox = table.column(schema.BBOX)
@@ -277,7 +286,7 @@ class Collection:
         times = t.column(schema.DATETIME).to_pylist()
         clouds = t.column(schema.CLOUD_COVER).to_pylist()
         colls = t.column(schema.COLLECTION).to_pylist()
-        geoms = shapely.from_wkb(t.column(schema.GEOMETRY).to_numpy(zero_copy_only=False))
+        geoms = _geometries(t)
         hrefs = {
             code: pc.struct_field(t.column(schema.band_column(code)), ["href"]).to_pylist()
             for code in self.bands
