@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -182,6 +183,10 @@ def _compare(saved: dict[str, Path], reference: str) -> dict[str, str]:
     return verdict
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -198,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         help="set everything up, print the worker command lines, and wait (for profiling)",
     )
     args = parser.parse_args(argv)
+    # SIGTERM (and SIGINT, which background jobs ignore) unwind through the `with`
+    # blocks below, so nginx and PostgreSQL stop with the harness
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
 
     from rasteret_sandbox.servers import NginxServer, StacApiServer
 

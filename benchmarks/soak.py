@@ -8,7 +8,14 @@ to ``--out``): throughput, errors by type, RSS / fds / sockets / threads at star
 of the measured phase, and tasks left pending on rasteret's I/O loop. The process must
 exit 0 (an abort at interpreter shutdown would be a bug).
 
-    .venv/bin/python benchmarks/soak.py --reads 10000 --out benchmarks/results/soak.json
+Every snapshot also carries glibc malloc's view (bytes in use by live allocations versus
+free bytes it keeps in its arenas), live Python objects and threads by name; ``--trim``
+adds the RSS right after ``malloc_trim(0)``, and ``summary.plateau`` the growth from the
+second snapshot to the end. Allocator retention shows as RSS and ``free`` levelling off
+with ``in_use`` flat; a leak as ``in_use``, objects or descriptors growing
+(benchmarks/results/soak-analysis.md).
+
+    .venv/bin/python benchmarks/soak.py --reads 10000 --trim --out benchmarks/results/soak.json
 """
 
 from __future__ import annotations
@@ -57,6 +64,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--segments", type=int, default=10)
+    parser.add_argument("--idle", type=float, default=12.0, help="seconds idle before last sample")
+    parser.add_argument(
+        "--trim", action="store_true", help="malloc_trim(0) after each snapshot, record RSS after"
+    )
+    parser.add_argument(
+        "--trace-python", action="store_true", help="tracemalloc: Python lines that grew (slow)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("RASTERET_PROGRESS", "0")
     with tempfile.TemporaryDirectory(prefix="rasteret-soak-") as tmp:
@@ -89,8 +104,10 @@ def main() -> int:
                 concurrency=args.concurrency,
                 backend=backend,
                 seed=args.seed,
-                segments=10,
-                idle_s=12.0,
+                segments=args.segments,
+                idle_s=args.idle,
+                trim=args.trim,
+                trace_python=args.trace_python,
             )
             injected: dict[str, int] = {}
             for entry in proxy.requests(".tif"):

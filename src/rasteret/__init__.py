@@ -3,10 +3,12 @@
 ``build_from_stac`` searches a STAC API or static catalog, parses every matching
 Cloud-Optimized GeoTIFF header once and keeps scene metadata plus each asset's tile
 layout in a local GeoParquet index; the returned :class:`Collection` filters that
-index without touching the network.
+index without touching the network. ``build_from_stac_distributed`` builds the same
+index from date/space shards on Dask workers.
 """
 
 from rasteret._version import __version__
+from rasteret.adapters.dask_build import build_from_stac_distributed
 from rasteret.build.datasets import (
     build,
     dataset_info,
@@ -28,6 +30,7 @@ from rasteret.errors import (
     PartialBuildWarning,
     RasteretError,
     RasteretWarning,
+    ShardFailedError,
     StacSearchError,
     TiffFormatError,
     UnsupportedReadError,
@@ -50,6 +53,7 @@ __all__ = [
     "PartialBuildWarning",
     "RasteretError",
     "RasteretWarning",
+    "ShardFailedError",
     "StacSearchError",
     "StorageBackend",
     "TiffFormatError",
@@ -60,6 +64,7 @@ __all__ = [
     "build",
     "build_from_stac",
     "build_from_stac_async",
+    "build_from_stac_distributed",
     "create_backend",
     "dataset_info",
     "datasets",

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -36,7 +38,7 @@ from rasteret.errors import (
     StaleSourceError,
 )
 from rasteret.index import schema
-from rasteret.index.arrow_np import bool_array
+from rasteret.index.arrow_np import bool_array, micros, numeric_values, timestamp_micros
 from rasteret.index.manifest import Failure, Manifest
 from rasteret.index.storage import read_index, write_index
 from rasteret.index.workspace import INDEX_FILE, Workspace, validate_name
@@ -47,7 +49,7 @@ from rasteret.read.geometry import normalize_geometries, normalize_points
 from rasteret.read.grid import transform_geometry
 from rasteret.read.points import sample_points_async
 from rasteret.read.reader import ArrayResult, SceneSource, prepare_aoi_read, read_aois_async
-from rasteret.read.sources import scene_sources
+from rasteret.read.sources import SourceCache, scene_sources
 from rasteret.refresh import refresh_stale
 from rasteret.tiff.types import TiffHeader
 
@@ -213,6 +215,46 @@ def _fmt_day(value: datetime | None) -> str:
     return "?" if value is None else value.strftime("%Y-%m-%d")
 
 
+class _Lineage:
+    """What a collection shares with every collection filtered from it.
+
+    One backend (so one connection pool per store: a loop over 1,000 subsets must not
+    open 1,000 pools) and one cache of decoded band layouts.
+    """
+
+    __slots__ = ("_backend", "_cache", "_lock", "_root")
+
+    def __init__(self, root: pa.Table) -> None:
+        self._root: pa.Table | None = root
+        self._backend: StorageBackend | None = None
+        self._cache: SourceCache | None = None
+        self._lock = threading.Lock()
+
+    def with_new_layouts(self, root: pa.Table) -> _Lineage:
+        """A lineage for re-indexed rows: the same backend, an empty layout cache."""
+        fresh = _Lineage(root)
+        with self._lock:
+            fresh._backend = self._backend
+        return fresh
+
+    def backend(self, manifest: Manifest) -> StorageBackend:
+        with self._lock:
+            if self._backend is None:
+                config = CloudConfig.from_dict(dict(manifest.cloud_config or {}))
+                self._backend = create_backend(cloud_config=config)
+            return self._backend
+
+    def sources(self) -> SourceCache:
+        with self._lock:
+            if self._cache is None:
+                assert self._root is not None
+                ids = self._root.column(schema.ID)
+                unique = pc.count_distinct(ids).as_py() == self._root.num_rows
+                self._cache = SourceCache(unique_ids=unique)
+                self._root = None  # the check is done: do not keep the root rows alive
+            return self._cache
+
+
 class Collection:
     """An immutable view of one index: rows are STAC items, columns the index schema.
 
@@ -225,12 +267,12 @@ class Collection:
         path: File the rows came from, when they came from one.
     """
 
-    __slots__ = ("_backend", "_manifest", "_path", "_table")
+    __slots__ = ("_lineage", "_manifest", "_path", "_table")
 
     _table: pa.Table
     _manifest: Manifest
     _path: Path | None
-    _backend: StorageBackend | None
+    _lineage: _Lineage
 
     def __init__(self, table: pa.Table, manifest: Manifest, path: Path | None = None) -> None:
         schema.check_schema(table.schema, source=str(path or "<table>"))
@@ -242,7 +284,7 @@ class Collection:
         object.__setattr__(self, "_table", table.replace_schema_metadata(None))
         object.__setattr__(self, "_manifest", manifest)
         object.__setattr__(self, "_path", None if path is None else Path(path))
-        object.__setattr__(self, "_backend", None)
+        object.__setattr__(self, "_lineage", _Lineage(self._table))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Collection is immutable; filters return a new Collection")
@@ -250,8 +292,16 @@ class Collection:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("Collection is immutable")
 
-    def _derive(self, table: pa.Table) -> Collection:
-        return Collection(table, self._manifest, self._path)
+    def _derive(self, table: pa.Table, *, new_layouts: bool = False) -> Collection:
+        """A collection of ``table``'s rows, filtered from this one's.
+
+        It shares this one's backend and decoded layouts, unless ``new_layouts`` (the
+        rows were re-indexed: the same ids now have other layouts).
+        """
+        derived = Collection(table, self._manifest, self._path)
+        lineage = self._lineage.with_new_layouts(table) if new_layouts else self._lineage
+        object.__setattr__(derived, "_lineage", lineage)
+        return derived
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -413,19 +463,24 @@ class Collection:
         t = self._table
         if date_range is not None:
             start, stop = _date_range(date_range)
-            starts = pc.coalesce(t.column(schema.START_DATETIME), t.column(schema.DATETIME))
-            ends = pc.coalesce(t.column(schema.END_DATETIME), t.column(schema.DATETIME))
-            keep: Any = pc.is_valid(starts)
+            # NumPy on the columns' buffers: pyarrow scalars would import pandas
+            starts, has_start = timestamp_micros(
+                pc.coalesce(t.column(schema.START_DATETIME), t.column(schema.DATETIME))
+            )
+            ends, _ = timestamp_micros(
+                pc.coalesce(t.column(schema.END_DATETIME), t.column(schema.DATETIME))
+            )
+            keep = has_start
             if stop is not None:
-                keep = pc.and_(keep, pc.less_equal(starts, pa.scalar(stop, schema.TIMESTAMP)))
+                keep &= starts <= micros(stop)
             if start is not None:
-                keep = pc.and_(keep, pc.greater_equal(ends, pa.scalar(start, schema.TIMESTAMP)))
-            t = t.filter(pc.fill_null(keep, False))
+                keep &= ends >= micros(start)
+            t = t.filter(bool_array(keep))
         if cloud_cover_lt is not None:
             if isinstance(cloud_cover_lt, bool) or not isinstance(cloud_cover_lt, int | float):
                 raise InvalidInputError("cloud_cover_lt", cloud_cover_lt, "must be a number")
-            limit = pa.scalar(float(cloud_cover_lt), pa.float64())
-            t = t.filter(pc.less(t.column(schema.CLOUD_COVER), limit))
+            cover = numeric_values(t.column(schema.CLOUD_COVER), null=math.nan)
+            t = t.filter(bool_array(cover < float(cloud_cover_lt)))  # NaN (no cover) is False
         if bbox is not None:
             t = t.filter(_intersecting(t, _bbox_boxes(bbox)))
         if geometries is not None:
@@ -441,11 +496,7 @@ class Collection:
         """The caller's backend, else one per collection (one connection pool per store)."""
         if backend is not None:
             return backend
-        if self._backend is None:
-            config = CloudConfig.from_dict(dict(self._manifest.cloud_config or {}))
-            object.__setattr__(self, "_backend", create_backend(cloud_config=config))
-        assert self._backend is not None
-        return self._backend
+        return self._lineage.backend(self._manifest)
 
     async def get_numpy_async(
         self,
@@ -481,14 +532,20 @@ class Collection:
         wgs84 = CRS.from_epsg(4326)
         queries = [transform_geometry(g, aois.crs, wgs84) for g in aois.geometries]
         # one scene list for every AOI (the scenes any AOI touches), so results stack
-        rows = self._table.filter(_intersecting(self._table, queries))
-        if rows.num_rows == 0:
+        hits = _intersecting(self._table, queries)
+        if not hits.true_count:
             raise InvalidInputError(
                 "geometries",
                 "; ".join(shapely.to_wkt(g, rounding_precision=6) for g in aois.geometries),
                 f"intersects none of the {len(self)} scenes of collection {self.name!r}",
             )
-        scenes = scene_sources(rows, band_list, cloud_config=self._manifest.cloud_config)
+        scenes = scene_sources(
+            self._table,
+            band_list,
+            cloud_config=self._manifest.cloud_config,
+            cache=self._lineage.sources(),
+            rows=hits,
+        )
         prepared = [
             prepare_aoi_read(
                 scenes,
@@ -528,7 +585,7 @@ class Collection:
                 error=err,
                 max_concurrent=max_concurrent,
             )
-            return await self._derive(table).get_numpy_async(
+            return await self._derive(table, new_layouts=True).get_numpy_async(
                 geometries,
                 bands,
                 all_touched=all_touched,
@@ -800,8 +857,13 @@ class Collection:
                 pts.xs, pts.ys
             )
         hull = shapely.box(np.min(lon), np.min(lat), np.max(lon), np.max(lat))
-        rows = self._table.filter(_intersecting(self._table, [hull]))
-        scenes = scene_sources(rows, band_list, cloud_config=self._manifest.cloud_config)
+        scenes = scene_sources(
+            self._table,
+            band_list,
+            cloud_config=self._manifest.cloud_config,
+            cache=self._lineage.sources(),
+            rows=_intersecting(self._table, [hull]),
+        )
         with ProgressBar(f"{self.name}: sampling", unit="tile") as bar:
             table = await sample_points_async(
                 scenes,

@@ -139,3 +139,20 @@ class UnsupportedReadError(RasteretError, NotImplementedError):
 
 class MixedGridWarning(RasteretWarning):
     """Scenes of one read are on several CRSs or resolutions; one was chosen for all."""
+
+
+class ShardFailedError(BuildError):
+    """Shards of a distributed build failed, so nothing was written.
+
+    Attributes:
+        failures: Shard label -> why it failed (``"StacSearchError: ..."``), one entry
+            per failed shard, in shard order.
+    """
+
+    def __init__(self, name: str, failures: dict[str, str], total: int) -> None:
+        self.failures = dict(failures)
+        listed = "; ".join(f"{label}: {reason}" for label, reason in self.failures.items())
+        super().__init__(
+            f"collection {name!r}: {len(self.failures)} of {total} shard(s) failed, nothing "
+            f"was written (any previous index is unchanged): {listed}"
+        )

@@ -12,7 +12,15 @@ import pyarrow as pa
 import pytest
 
 from rasteret import Collection
-from rasteret.index.arrow_np import bool_array, datetimes, numeric_values
+from rasteret.index.arrow_np import (
+    array_of,
+    bool_array,
+    datetimes,
+    micros,
+    numeric_values,
+    string_array,
+    timestamp_micros,
+)
 
 
 @pytest.mark.parametrize("type_", [pa.int32(), pa.uint64(), pa.int8(), pa.float32()])
@@ -44,6 +52,32 @@ def test_datetimes_match_to_pylist() -> None:
             assert datetimes(arr) == arr.to_pylist()
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint64", "float32", "float64"])
+def test_array_of_matches_pa_array(dtype: str) -> None:
+    values = (np.arange(11) * 7 % 5).astype(dtype)
+    valid = np.arange(11) % 3 != 0
+    assert array_of(values).equals(pa.array(values))
+    assert array_of(values, valid=valid).equals(pa.array(values, mask=~valid))
+    assert array_of(values[::2]).equals(pa.array(values[::2]))  # not contiguous
+
+
+def test_string_array_and_timestamps() -> None:
+    words = ["", "S2A_10SEG", "ümlaut", "x" * 300]
+    assert string_array(words).equals(pa.array(words, pa.string()))
+    assert string_array([]).equals(pa.array([], pa.string()))
+    when = [datetime(2024, 1, 5, 10, 30, 1, 250, tzinfo=UTC), datetime(1969, 7, 20, 20, 17)]
+    stamps = np.array([micros(w) for w in when])
+    typed = array_of(stamps, pa.timestamp("us", tz="UTC"))
+    assert typed.to_pylist() == [when[0], when[1].replace(tzinfo=UTC)]
+    for unit in ("s", "ms", "us", "ns"):
+        arr = pa.array([when[0], None, when[1]], pa.timestamp("us", tz="UTC"))
+        arr = arr.cast(pa.timestamp(unit, tz="UTC"), safe=False).slice(1)  # offset 1
+        got, valid = timestamp_micros(arr)
+        assert valid.tolist() == [False, True]
+        scale = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 1}[unit]
+        assert got[1] == stamps[1] // scale * scale
+
+
 def test_a_cold_read_does_not_import_pandas(s2_sf: Collection) -> None:
     assert s2_sf.path is not None
     bounds = s2_sf.bounds
@@ -54,8 +88,11 @@ def test_a_cold_read_does_not_import_pandas(s2_sf: Collection) -> None:
         import sys
         import rasteret
         coll = rasteret.load({str(s2_sf.path)!r})
+        coll = coll.subset(date_range=("2000-01-01", None), cloud_cover_lt=101)
         result = coll.get_numpy(({x}, {y}, {x + 0.002}, {y + 0.002}), "B04")
         assert result.data.size > 0
+        table = coll.sample_points([({x}, {y}), ({x + 0.001}, {y})], ["B04"])
+        assert table.num_rows > 0
         print("pandas" in sys.modules)
         """
     )

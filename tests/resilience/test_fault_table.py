@@ -19,7 +19,7 @@ body truncated (RST mid-body), first 2 same         same         obstore body re
 Content-Length = half, first 2         same         same         rasteret short-body check
 latency 50 ms, all                     same         same         (nothing to recover)
 500, always                            BuildError   FetchError   status 500, 3 attempts
-429, always                            BuildError   FetchError   status 429, 9 attempts
+429, always                            BuildError   FetchError   status 429, 11 attempts
 connection reset, always               BuildError   FetchError   status None, 3 attempts
 body truncated, always                 BuildError   FetchError   status None, >= 3 attempts
 Content-Length = half, always          BuildError   FetchError   status 206, 3 attempts
@@ -30,8 +30,9 @@ as if it were the whole range (with rasteret's length check disabled, reads of t
 fail on the engine's tile-length check without any retry, and builds index nothing);
 everything else in the "first N" rows is recovered by obstore itself. obstore retries a
 429 after its usual short backoff and hides the response headers, so ``Retry-After``
-cannot be read through it; the outer loop waits at least ``throttle_floor_s`` after
-obstore gives up on a 429/503.
+cannot be read through it; after obstore gives up on a 429/503 the outer loop probes
+the URL once (``rasteret.io.throttle``; 2 probes in the 11 attempts of the "429, always"
+row) and, the probe's 429 carrying no ``Retry-After`` here, waits ``throttle_floor_s``.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ ROWS = [
         (Fault(kind="status", status=429, path=TIF, times=None),),
         ok=False,
         status=429,
-        attempts=PER_CALL * POLICY.attempts,
+        attempts=PER_CALL * POLICY.attempts + POLICY.attempts - 1,  # + one probe per retry
     ),
     Row("reset-always", (Fault(kind="reset", path=TIF, times=None),), ok=False, attempts=PER_CALL),
     Row("truncate-always", (Fault(kind="truncate", path=TIF, times=None),), ok=False),

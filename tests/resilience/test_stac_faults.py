@@ -17,6 +17,7 @@ build, /search always 404 or 503      StacSearchError; no index; old index intac
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,30 @@ def test_failed_search_writes_no_index_and_keeps_the_old_one(
     after = rasteret.load("kept", workspace_dir=tmp_path)
     assert after.to_table().equals(before)
     assert {p.name for p in (tmp_path / "kept").iterdir()} <= {".lock", "index.parquet"}
+
+
+SECRET = "s3cr3t-t0ken-value"
+
+
+def test_retry_warnings_never_log_query_strings(
+    proxy: FaultProxy, all_ids: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A STAC API URL with a key in its query (as some providers hand out), and the
+    # first request carrying it cut off, so urllib3 warns that it retries that URL.
+    proxy.set_faults([Fault(kind="reset", path=SECRET, times=1)])
+    caplog.set_level(logging.DEBUG)
+    items = search_items(
+        stac_api=f"{proxy.url}/?api_key={SECRET}",
+        collection=COLLECTION,
+        limit_per_page=PAGE,
+        timeout=(2.0, 1.0),
+    )
+    assert [item["id"] for item in items] == all_ids
+    assert [e["fault"] for e in proxy.requests(SECRET)] == ["reset", None]  # really retried
+    retried = [r for r in caplog.records if "Retrying" in r.getMessage()]
+    assert retried, "urllib3 logged no retry warning: the test tests nothing"
+    assert all(r.levelno == logging.WARNING for r in retried)
+    assert any("?<redacted>" in r.getMessage() for r in retried)
+    leaked = [r.getMessage() for r in caplog.records if SECRET in r.getMessage()]
+    assert not leaked
+    assert SECRET not in caplog.text

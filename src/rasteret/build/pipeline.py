@@ -12,7 +12,8 @@ import asyncio
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ from rasteret.io.sync import run_sync
 from rasteret.progress import ProgressBar
 from rasteret.stac import (
     BandSpec,
+    BBox,
+    DateRange,
+    ProgressLike,
+    Query,
     default_registry,
     normalize_bbox,
     normalize_date_range,
@@ -94,7 +99,54 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-async def build_from_stac_async(
+@dataclass(frozen=True, kw_only=True)
+class BuildRequest:
+    """The validated, normalised inputs of one build, shared by every way of building.
+
+    ``build_from_stac`` and the sharded Dask build both start here, so that the same
+    call validates the same way and hashes to the same cache key whichever builds it.
+    """
+
+    workspace: Workspace
+    """Where the collection lives."""
+    name: str
+    """Collection name (validated)."""
+    stac_api: str
+    """STAC API URL or static catalog location."""
+    collection: str
+    """STAC collection id."""
+    data_source: str | None
+    """Registry key for band maps and cloud settings, if given."""
+    band_map: dict[str, str] | None
+    """Band code -> asset key, if given."""
+    band_index_map: dict[str, int] | None
+    """Band code -> sample index, if given."""
+    bbox: BBox | None
+    """Normalised search bbox."""
+    dates: DateRange | None
+    """Normalised inclusive UTC date range."""
+    query: Query | None
+    """Validated STAC query filter."""
+    static_catalog: bool
+    """Whether ``stac_api`` is a static catalog."""
+    force: bool
+    """Rebuild even when a matching index exists."""
+    max_concurrent: int
+    """Most header fetches in flight at once (per process)."""
+    user_config: CloudConfig | None
+    """The caller's cloud config; None means the data source's."""
+    params: dict[str, Any]
+    """The search-defining parameters stored in the manifest."""
+    key: str
+    """Fingerprint of ``params``: the cache key."""
+
+    @property
+    def index_path(self) -> Path:
+        """Where the index of this collection is (or will be) written."""
+        return self.workspace.index_path(self.name)
+
+
+def prepare_build(
     *,
     name: str,
     stac_api: str,
@@ -109,10 +161,13 @@ async def build_from_stac_async(
     max_concurrent: int = 50,
     cloud_config: Any = None,
     query: dict[str, Any] | None = None,
-    backend: StorageBackend | None = None,
     static_catalog: bool = False,
-) -> Collection:
-    """Async twin of :func:`build_from_stac`; see there."""
+) -> BuildRequest:
+    """Validate every search input before any network call; see :func:`build_from_stac`.
+
+    Raises:
+        InvalidInputError: A parameter is malformed (the message names it).
+    """
     workspace = Workspace(workspace_dir)
     workspace.validate_name(name)
     stac_api = _check_str("stac_api", stac_api)
@@ -134,13 +189,7 @@ async def build_from_stac_async(
         raise InvalidInputError("force", force, "must be True or False")
     if not isinstance(static_catalog, bool):
         raise InvalidInputError("static_catalog", static_catalog, "must be True or False")
-    registry = default_registry()
     user_config = _cloud_config(cloud_config) if cloud_config is not None else None
-    if backend is not None and not hasattr(backend, "get_range_async"):
-        raise InvalidInputError(
-            "backend", type(backend).__name__, "must implement get_range_async (StorageBackend)"
-        )
-
     params: dict[str, Any] = {
         "stac_api": stac_api,
         "collection": collection,
@@ -152,37 +201,86 @@ async def build_from_stac_async(
         "query": query,
         "static_catalog": static_catalog,
     }
-    key = fingerprint(params)
-    index_path = workspace.index_path(name)
+    return BuildRequest(
+        workspace=workspace,
+        name=name,
+        stac_api=stac_api,
+        collection=collection,
+        data_source=data_source,
+        band_map=band_map,
+        band_index_map=band_index_map,
+        bbox=norm_bbox,
+        dates=norm_dates,
+        query=query,
+        static_catalog=static_catalog,
+        force=force,
+        max_concurrent=max_concurrent,
+        user_config=user_config,
+        params=params,
+        key=fingerprint(params),
+    )
 
-    cached = None if force else _reusable(index_path, key, name, params)
+
+def cached_collection(request: BuildRequest, *, quiet: bool = False) -> Collection | None:
+    """The existing index when it answers exactly this request (never when ``force``).
+
+    Called once before taking the build lock (warning about a changed search) and once
+    after (``quiet``), since another process may have finished the same build meanwhile.
+    """
+    if request.force:
+        return None
+    return _reusable(request.index_path, request.key, request.name, request.params, quiet=quiet)
+
+
+async def build_from_stac_async(
+    *,
+    name: str,
+    stac_api: str,
+    collection: str,
+    data_source: str | None = None,
+    band_map: dict[str, str] | None = None,
+    band_index_map: dict[str, int] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    date_range: tuple[str, str] | None = None,
+    workspace_dir: str | Path | None = None,
+    force: bool = False,
+    max_concurrent: int = 50,
+    cloud_config: Any = None,
+    query: dict[str, Any] | None = None,
+    backend: StorageBackend | None = None,
+    static_catalog: bool = False,
+) -> Collection:
+    """Async twin of :func:`build_from_stac`; see there."""
+    request = prepare_build(
+        name=name,
+        stac_api=stac_api,
+        collection=collection,
+        data_source=data_source,
+        band_map=band_map,
+        band_index_map=band_index_map,
+        bbox=bbox,
+        date_range=date_range,
+        workspace_dir=workspace_dir,
+        force=force,
+        max_concurrent=max_concurrent,
+        cloud_config=cloud_config,
+        query=query,
+        static_catalog=static_catalog,
+    )
+    if backend is not None and not hasattr(backend, "get_range_async"):
+        raise InvalidInputError(
+            "backend", type(backend).__name__, "must implement get_range_async (StorageBackend)"
+        )
+
+    cached = cached_collection(request)
     if cached is not None:
         return cached
 
-    with workspace.lock(name):
-        if not force:  # another process may have finished the same build meanwhile
-            cached = _reusable(index_path, key, name, params, quiet=True)
-            if cached is not None:
-                return cached
-        return await _build(
-            workspace=workspace,
-            name=name,
-            params=params,
-            key=key,
-            stac_api=stac_api,
-            collection=collection,
-            data_source=data_source,
-            band_map=band_map,
-            band_index_map=band_index_map,
-            bbox=norm_bbox,
-            dates=norm_dates,
-            query=query,
-            static_catalog=static_catalog,
-            user_config=user_config,
-            backend=backend,
-            max_concurrent=max_concurrent,
-            registry=registry,
-        )
+    with request.workspace.lock(name):
+        cached = cached_collection(request, quiet=True)
+        if cached is not None:
+            return cached
+        return await _build(request, backend=backend)
 
 
 def _reusable(
@@ -198,7 +296,7 @@ def _reusable(
             warnings.warn(
                 f"collection {name!r}: cached index unreadable ({err}); rebuilding",
                 RasteretWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return None
     if manifest.fingerprint == key:
@@ -211,7 +309,7 @@ def _reusable(
             f"collection {name!r} was built with other search parameters; rebuilding it "
             f"(use another name to keep both){': ' + ', '.join(changed) if changed else ''}",
             RasteretWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
     return None
 
@@ -221,76 +319,113 @@ def _warm_arrow_conversions() -> None:
     pa.array([0])
 
 
-async def _build(
+def search_stac(
     *,
-    workspace: Workspace,
-    name: str,
-    params: dict[str, Any],
-    key: str,
     stac_api: str,
     collection: str,
-    data_source: str | None,
-    band_map: dict[str, str] | None,
-    band_index_map: dict[str, int] | None,
-    bbox: tuple[float, float, float, float] | None,
-    dates: tuple[datetime | None, datetime | None] | None,
-    query: dict[str, Any] | None,
+    bbox: BBox | None,
+    dates: DateRange | None,
+    query: Query | None,
     static_catalog: bool,
-    user_config: CloudConfig | None,
-    backend: StorageBackend | None,
-    max_concurrent: int,
-    registry: Any,
-) -> Collection:
-    started = time.perf_counter()
-    # while the search and header reads wait on the network, load what pyarrow pulls in
-    # on its first conversion of Python values (pandas, ~0.1-0.3 s), needed at the end
-    asyncio.get_running_loop().run_in_executor(None, _warm_arrow_conversions)
-    with ProgressBar(f"{name}: searching STAC", unit="item") as bar:
-        if static_catalog:
-            items = await asyncio.to_thread(
-                search_static_catalog,
-                catalog=stac_api,
-                collection=collection,
-                bbox=bbox,
-                date_range=dates,
-                query=query,
-                progress=bar,
-            )
-        else:
-            items = await asyncio.to_thread(
-                search_items,
-                stac_api=stac_api,
-                collection=collection,
-                bbox=bbox,
-                date_range=dates,
-                query=query,
-                progress=bar,
-            )
-    if not items:
-        raise NoItemsError(
-            f"collection {name!r}: the search of {collection!r} at {stac_api} matched no items "
-            f"(bbox={bbox}, date_range={params['date_range']}, query={query})"
-        )
-    logger.info("collection %r: %d items found", name, len(items))
+    progress: ProgressLike | None = None,
+) -> list[dict[str, Any]]:
+    """Items of one search, from a STAC API or a static catalog (blocking).
 
-    if user_config is not None:
-        config = user_config
-    else:  # the provider's settings, chosen by the same rule as its band map
-        source = select_data_source(
-            items=items, collection=collection, data_source=data_source, registry=registry
+    One function for both sources, so a sharded build searches each shard exactly as
+    :func:`build_from_stac` searches the whole range.
+    """
+    if static_catalog:
+        return search_static_catalog(
+            catalog=stac_api,
+            collection=collection,
+            bbox=bbox,
+            date_range=dates,
+            query=query,
+            progress=progress,
         )
-        config = CloudConfig.from_dict(source.cloud_dict() if source else {})
-
-    bands = resolve_bands(
-        items=items,
+    return search_items(
+        stac_api=stac_api,
         collection=collection,
-        data_source=data_source,
-        band_map=band_map,
-        band_index_map=band_index_map,
-        registry=registry,
+        bbox=bbox,
+        date_range=dates,
+        query=query,
+        progress=progress,
     )
 
-    # (item index, band code) -> url; None where the item lacks the asset
+
+def choose_bands(
+    items: Sequence[Mapping[str, Any]], request: BuildRequest
+) -> tuple[tuple[BandSpec, ...], CloudConfig]:
+    """Band specs and the cloud config for these items, before any header is read.
+
+    The cloud config is the caller's, else the provider's settings chosen by the same
+    rule as its band map.
+
+    Raises:
+        BandMappingError: Bands do not map onto the items' assets.
+    """
+    registry = default_registry()
+    if request.user_config is not None:
+        config = request.user_config
+    else:
+        source = select_data_source(
+            items=items,
+            collection=request.collection,
+            data_source=request.data_source,
+            registry=registry,
+        )
+        config = CloudConfig.from_dict(source.cloud_dict() if source else {})
+    bands = resolve_bands(
+        items=items,
+        collection=request.collection,
+        data_source=request.data_source,
+        band_map=request.band_map,
+        band_index_map=request.band_index_map,
+        registry=registry,
+    )
+    return bands, config
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexedItems:
+    """The index rows of some items, and what it took to make them."""
+
+    table: pa.Table
+    """Rows in the index schema, one per item, in item order."""
+    failures: list[dict[str, Any]]
+    """Assets whose header could not be read (the manifest's ``failures`` entries)."""
+    assets: int
+    """Item/band pairs tried."""
+    files: int
+    """Distinct files whose header was fetched."""
+    indexed: int
+    """Files whose header was parsed."""
+    missing_assets: int
+    """Item/band pairs where the item lacks the asset."""
+
+
+async def index_items(
+    items: Sequence[Mapping[str, Any]],
+    bands: tuple[BandSpec, ...],
+    config: CloudConfig,
+    store: StorageBackend,
+    *,
+    max_concurrent: int,
+    on_urls: Callable[[int], None] | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> IndexedItems:
+    """Fetch every band header of ``items`` once and turn them into index rows.
+
+    Args:
+        items: STAC item dicts.
+        bands: What each band code reads.
+        config: Rewrites hrefs to the URLs actually read.
+        store: Where header bytes come from.
+        max_concurrent: Most header fetches in flight at once.
+        on_urls: Told the number of distinct files before fetching (progress totals).
+        on_done: Called once per file fetched (progress).
+    """
+    # (item index, band code) -> (href, url); None where the item lacks the asset
     wanted: dict[tuple[int, str], tuple[str, str] | None] = {}
     for i, item in enumerate(items):
         assets = item.get("assets") or {}
@@ -299,58 +434,126 @@ async def _build(
             href = asset.get("href") if isinstance(asset, Mapping) else None
             wanted[(i, band.code)] = (href, config.rewrite(href)) if href else None
     urls = [v[1] for v in wanted.values() if v is not None]
-
-    store = backend if backend is not None else create_backend(cloud_config=config)
-    with ProgressBar(f"{name}: reading COG headers", unit="file", total=len(set(urls))) as bar:
-        headers = await fetch_headers(
-            store, urls, max_concurrent=max_concurrent, on_done=lambda: bar.update(1)
-        )
-
+    if on_urls is not None:
+        on_urls(len(set(urls)))
+    headers = await fetch_headers(store, urls, max_concurrent=max_concurrent, on_done=on_done)
     records, failures = _records(items, bands, wanted, headers)
-    indexed = sum(1 for h in headers.values() if not isinstance(h, HeaderFailure))
-    if indexed == 0:
-        sample = "; ".join(f"{f['url']}: {f['reason']}" for f in failures[:3])
-        raise BuildError(
-            f"collection {name!r}: none of the {len(headers)} asset headers could be read, "
-            f"nothing was written. First failures: {sample}"
-        )
-    summary = {
-        "items": len(items),
-        "assets": len(wanted),
-        "files": len(headers),
-        "indexed": indexed,
-        "failed": len(headers) - indexed,
-        "missing_assets": sum(1 for v in wanted.values() if v is None),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    manifest = Manifest.create(
-        name=name,
+    return IndexedItems(
+        table=records_to_table(records, [b.code for b in bands]),
+        failures=failures,
+        assets=len(wanted),
+        files=len(headers),
+        indexed=sum(1 for h in headers.values() if not isinstance(h, HeaderFailure)),
+        missing_assets=sum(1 for v in wanted.values() if v is None),
+    )
+
+
+def make_manifest(
+    request: BuildRequest,
+    bands: tuple[BandSpec, ...],
+    config: CloudConfig,
+    *,
+    summary: Mapping[str, Any],
+    failures: Sequence[Mapping[str, Any]],
+) -> Manifest:
+    """The manifest of a finished build: parameters, fingerprint, bands, outcome."""
+    return Manifest.create(
+        name=request.name,
         rasteret_version=__version__,
-        params=params,
-        fingerprint=key,
+        params=request.params,
+        fingerprint=request.key,
         band_codes=[b.code for b in bands],
         bands={b.code: {"asset_key": b.asset_key, "sample_index": b.sample_index} for b in bands},
         cloud_config=config.to_public_dict(),
         summary=summary,
         failures=failures,
     )
-    table = records_to_table(records, [b.code for b in bands])
-    path = workspace.index_path(name)
-    write_index(path, table, manifest)
+
+
+def warn_partial(name: str, failures: Sequence[Mapping[str, Any]], assets: int) -> None:
+    """Say (as a :class:`PartialBuildWarning`) that some assets kept a null layout."""
     if failures:
         warnings.warn(
-            f"collection {name!r}: {len(failures)} of {len(wanted)} assets could not be "
+            f"collection {name!r}: {len(failures)} of {assets} assets could not be "
             f"indexed (see collection.failures); first: {failures[0]['url']}: "
             f"{failures[0]['reason']}",
             PartialBuildWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
+
+
+async def _build(request: BuildRequest, *, backend: StorageBackend | None) -> Collection:
+    started = time.perf_counter()
+    name = request.name
+    # while the search and header reads wait on the network, load what pyarrow pulls in
+    # on its first conversion of Python values (pandas, ~0.1-0.3 s), needed at the end
+    asyncio.get_running_loop().run_in_executor(None, _warm_arrow_conversions)
+    with ProgressBar(f"{name}: searching STAC", unit="item") as bar:
+        items = await asyncio.to_thread(
+            search_stac,
+            stac_api=request.stac_api,
+            collection=request.collection,
+            bbox=request.bbox,
+            dates=request.dates,
+            query=request.query,
+            static_catalog=request.static_catalog,
+            progress=bar,
+        )
+    if not items:
+        raise NoItemsError(no_items_message(request))
+    logger.info("collection %r: %d items found", name, len(items))
+
+    bands, config = choose_bands(items, request)
+    store = backend if backend is not None else create_backend(cloud_config=config)
+    with ProgressBar(f"{name}: reading COG headers", unit="file") as bar:
+        done = await index_items(
+            items,
+            bands,
+            config,
+            store,
+            max_concurrent=request.max_concurrent,
+            on_urls=bar.set_total,
+            on_done=lambda: bar.update(1),
+        )
+    if done.indexed == 0:
+        raise BuildError(nothing_indexed_message(name, done.files, done.failures))
+    summary = {
+        "items": len(items),
+        "assets": done.assets,
+        "files": done.files,
+        "indexed": done.indexed,
+        "failed": done.files - done.indexed,
+        "missing_assets": done.missing_assets,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    manifest = make_manifest(request, bands, config, summary=summary, failures=done.failures)
+    path = request.index_path
+    write_index(path, done.table, manifest)
+    warn_partial(name, done.failures, done.assets)
     logger.info("collection %r: indexed %s", name, summary)
     return Collection.load(path)
 
 
+def no_items_message(request: BuildRequest) -> str:
+    """Why a build that matched nothing stops (the search it ran, spelled out)."""
+    return (
+        f"collection {request.name!r}: the search of {request.collection!r} at "
+        f"{request.stac_api} matched no items (bbox={request.bbox}, "
+        f"date_range={request.params['date_range']}, query={request.query})"
+    )
+
+
+def nothing_indexed_message(name: str, files: int, failures: Sequence[Mapping[str, Any]]) -> str:
+    """Why a build whose every header failed writes nothing (first failures listed)."""
+    sample = "; ".join(f"{f['url']}: {f['reason']}" for f in failures[:3])
+    return (
+        f"collection {name!r}: none of the {files} asset headers could be read, "
+        f"nothing was written. First failures: {sample}"
+    )
+
+
 def _records(
-    items: list[dict[str, Any]],
+    items: Sequence[Mapping[str, Any]],
     bands: tuple[BandSpec, ...],
     wanted: Mapping[tuple[int, str], tuple[str, str] | None],
     headers: Mapping[str, Any],

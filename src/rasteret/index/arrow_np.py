@@ -16,7 +16,15 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-__all__ = ["bool_array", "datetimes", "numeric_values"]
+__all__ = [
+    "array_of",
+    "bool_array",
+    "datetimes",
+    "micros",
+    "numeric_values",
+    "string_array",
+    "timestamp_micros",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROS = {"s": 1_000_000, "ms": 1_000, "us": 1}
@@ -60,17 +68,80 @@ def numeric_values(
         return values
     if null is None:
         raise ValueError(f"{a.null_count} nulls in an array that must have none")
-    validity = buffers[0]
-    assert validity is not None  # null_count > 0
-    bits = np.unpackbits(np.frombuffer(memoryview(validity), dtype=np.uint8), bitorder="little")
-    valid = bits[off : off + n].astype(bool)
-    return np.where(valid, values, np.asarray(null, dtype=dtype))
+    return np.where(_valid_bits(a), values, np.asarray(null, dtype=dtype))
 
 
 def bool_array(mask: npt.NDArray[np.bool_]) -> pa.BooleanArray:
     """``mask`` as an Arrow boolean array, built from its packed bits."""
     bits = pa.py_buffer(np.packbits(mask, bitorder="little").tobytes())
     return cast(pa.BooleanArray, pa.Array.from_buffers(pa.bool_(), len(mask), [None, bits]))
+
+
+def micros(value: datetime) -> int:
+    """Microseconds since the epoch, as the index stores timestamps (naive means UTC)."""
+    delta = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _validity(valid: npt.NDArray[np.bool_] | None) -> pa.Buffer | None:
+    if valid is None or valid.all():
+        return None
+    return pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
+
+
+def array_of(
+    values: npt.NDArray[Any],
+    type: pa.DataType | None = None,
+    *,
+    valid: npt.NDArray[np.bool_] | None = None,
+) -> pa.Array[Any]:
+    """A 1-D numeric array as Arrow (``type`` may be a timestamp over int64 values).
+
+    ``valid`` marks the non-null entries (all of them when None). The values are copied
+    once into a buffer Arrow owns.
+    """
+    flat = np.ascontiguousarray(values).reshape(-1)
+    if type is None:
+        type = pa.from_numpy_dtype(flat.dtype)
+    data = pa.py_buffer(flat.tobytes())
+    return pa.Array.from_buffers(type, len(flat), [_validity(valid), data])
+
+
+def string_array(strings: list[str]) -> pa.StringArray:
+    """Python strings as an Arrow string array (UTF-8 bytes plus offsets)."""
+    encoded = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:
+        raise ValueError("strings too long for one Arrow string array")
+    buffers = [
+        None,
+        pa.py_buffer(offsets.astype(np.int32).tobytes()),
+        pa.py_buffer(b"".join(encoded)),
+    ]
+    return cast(pa.StringArray, pa.Array.from_buffers(pa.string(), len(encoded), buffers))
+
+
+def timestamp_micros(
+    arr: pa.Array[Any] | pa.ChunkedArray[Any],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """A timestamp column as microseconds since the epoch, and where it is not null."""
+    a = _chunk(arr)
+    unit = a.type.unit
+    ints = numeric_values(a.view(pa.int64()), null=0)
+    valid = _valid_bits(a)
+    if unit == "ns":
+        return ints // 1000, valid
+    return ints * _MICROS[unit], valid
+
+
+def _valid_bits(a: pa.Array[Any]) -> npt.NDArray[np.bool_]:
+    n, off = len(a), a.offset
+    validity = a.buffers()[0]
+    if a.null_count == 0 or validity is None:
+        return np.ones(n, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(memoryview(validity), dtype=np.uint8), bitorder="little")
+    return bits[off : off + n].astype(bool)
 
 
 def datetimes(arr: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[datetime | None]:

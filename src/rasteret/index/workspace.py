@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,8 @@ ENV_VAR = "RASTERET_WORKSPACE"
 DEFAULT_ROOT = Path("~/rasteret_workspace")
 INDEX_FILE = "index.parquet"
 LOCK_FILE = ".lock"
+STAGING_PREFIX = ".staging-"
+"""Prefix of the directories where a sharded build's workers write their parts."""
 MAX_NAME_LENGTH = 128
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -148,7 +151,9 @@ class Workspace:
         logger.info("deleted collection %s", name)
 
     def remove_partial(self, name: str) -> builtins.list[Path]:
-        """Delete temp files left by interrupted writes; returns what was removed.
+        """Delete temp files and staging directories left by interrupted builds.
+
+        Returns what was removed.
 
         Only safe while holding :meth:`lock` (a running writer's temp file looks the same).
         """
@@ -157,9 +162,27 @@ class Workspace:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
                 removed.append(tmp)
+        directory = self.collection_dir(name)
+        if directory.is_dir():
+            for staging in sorted(directory.glob(f"{STAGING_PREFIX}*")):
+                if staging.is_dir() and not staging.is_symlink():
+                    shutil.rmtree(staging, ignore_errors=True)
+                    removed.append(staging)
         if removed:
             logger.info("removed %d partial file(s) of %s", len(removed), name)
         return removed
+
+    def staging_dir(self, name: str) -> Path:
+        """Create a fresh, empty staging directory inside collection ``name``'s directory.
+
+        A sharded build's workers write their part files here; keeping it inside the
+        workspace means it sits on the same filesystem as the index (the final rename
+        stays atomic) and that :meth:`remove_partial` finds it after a crash. Create it
+        only while holding :meth:`lock`, and remove it before releasing the lock.
+        """
+        directory = self.collection_dir(name) / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        directory.mkdir(parents=False)
+        return directory
 
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float = 600.0, poll: float = 0.05) -> Iterator[Path]:

@@ -48,9 +48,17 @@ from obstore.store import AzureStore, GCSStore, HTTPStore, LocalStore, S3Store
 
 from rasteret.errors import FetchError, InvalidInputError
 from rasteret.io.cloud import CloudConfig
-from rasteret.io.retry import RetryPolicy, TransientFetchError, check_body_length, retry_async
+from rasteret.io.retry import (
+    ProbeOutcome,
+    RetryPolicy,
+    ThrottleProbe,
+    TransientFetchError,
+    check_body_length,
+    retry_async,
+)
 from rasteret.io.signing import SasTokenProvider, obstore_credential_provider
 from rasteret.io.sync import mark_native_io, on_shutdown, run_sync
+from rasteret.io.throttle import ProbeTarget, plan_probe, probe_once
 from rasteret.io.urls import StoreKey, StoreKind, locate, redact_url
 
 if TYPE_CHECKING:
@@ -476,7 +484,7 @@ class ObstoreBackend:
             )
             return data, meta
 
-        return await retry_async(once, policy=self._policy)
+        return await retry_async(once, policy=self._policy, probe=self._throttle_probe(url))
 
     async def _get_once(
         self, store: ObjectStore, path: str, url: str, start: int, end: int
@@ -506,7 +514,38 @@ class ObstoreBackend:
                 raise _classified(err, url, None, None) from err
             return _object_meta(meta)
 
-        return await retry_async(once, policy=self._policy)
+        return await retry_async(once, policy=self._policy, probe=self._throttle_probe(url))
+
+    def _throttle_probe(self, url: str) -> ThrottleProbe:
+        """Ask the server how long to wait after obstore gave up on a 429/503 for ``url``.
+
+        Planned only when called (throttling is rare; range reads are not), and never
+        raising: a URL the probe cannot reproduce answers "unknown", and the retry loop
+        waits its fixed floor.
+        """
+
+        async def probe() -> ProbeOutcome:
+            target = self._probe_target(url)
+            if target is None:
+                return ProbeOutcome()
+            return await probe_once(target, sas_provider=self._sas_provider)
+
+        return probe
+
+    def _probe_target(self, url: str) -> ProbeTarget | None:
+        rewritten = self._config.rewrite(url)
+        try:
+            location = locate(rewritten, azure_endpoint=self._config.azure_endpoint)
+        except InvalidInputError:
+            return None
+        return plan_probe(
+            rewritten,
+            location,
+            config=self._config,
+            client_options=self._client_options,
+            azure_credentials=_has_azure_credentials(self._credentials[StoreKind.AZURE]),
+            has_sas_provider=self._sas_provider is not None,
+        )
 
     def _store(self, key: StoreKey) -> ObjectStore:
         with self._lock:

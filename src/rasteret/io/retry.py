@@ -14,9 +14,14 @@ this module closes them for :class:`~rasteret.io.backend.ObstoreBackend`:
   obstore gives up after the first stream error, reporting no attempt count.
 * **Throttling.** obstore retries a 429 or 503 after its usual 100 ms backoff, and its
   errors carry no response headers, so ``Retry-After`` cannot be read through it.
-  Once obstore gives up on a throttling status, this loop waits longer, at least
-  :attr:`RetryPolicy.throttle_floor_s` and, when a ``Retry-After`` value is known
-  (from a backend that can see headers), at least that long.
+  Once obstore gives up on a throttling status, this loop asks a
+  :data:`ThrottleProbe` (one cheap request outside obstore, see
+  :mod:`rasteret.io.throttle`) what the server says now: a ``Retry-After`` is waited
+  (capped by :attr:`RetryPolicy.max_delay_s`), a 2xx means retry after the short
+  jittered backoff, and anything else, or no probe (stores whose request signing
+  only obstore can do: S3 with credentials, GCS, Azure shared key), falls back to
+  waiting at least :attr:`RetryPolicy.throttle_floor_s`. The probe's request counts
+  in the attempts reported.
 
 Every other failure (404, 403, a server that ignores Range) is final at once.
 """
@@ -30,13 +35,15 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from rasteret.errors import FetchError, InvalidInputError
 
 __all__ = [
     "THROTTLE_STATUS",
+    "ProbeOutcome",
     "RetryPolicy",
+    "ThrottleProbe",
     "TransientFetchError",
     "backoff_delay",
     "check_body_length",
@@ -74,6 +81,31 @@ class RetryPolicy:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise InvalidInputError(name, value, "must be a number >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeOutcome:
+    """What one throttle probe learned: the interface between this loop and its probe."""
+
+    status: int | None = None
+    """HTTP status of the probe's answer; None when none came (timeout, refused, no probe)."""
+    retry_after_s: float | None = None
+    """Seconds the server asked to wait (a throttling answer with ``Retry-After`` only)."""
+    requests: int = 0
+    """Requests the probe made (0 or 1), added to the attempt count of the read."""
+
+    @property
+    def verdict(self) -> Literal["wait", "clear", "unknown"]:
+        """``wait`` (the server named a delay), ``clear`` (2xx) or ``unknown``."""
+        if self.status in THROTTLE_STATUS and self.retry_after_s is not None:
+            return "wait"
+        if self.status is not None and 200 <= self.status < 300:
+            return "clear"
+        return "unknown"
+
+
+ThrottleProbe = Callable[[], Awaitable[ProbeOutcome]]
+"""Called by :func:`retry_async` after obstore gave up on a 429/503; must never raise."""
 
 
 class TransientFetchError(Exception):
@@ -122,6 +154,7 @@ def backoff_delay(
     Exponential with "equal jitter" (half fixed, half random), so synchronized clients
     spread out but never retry immediately. A throttling status raises the wait to the
     floor; a known ``Retry-After`` raises it to that value; both capped at the maximum.
+    Pass ``status=None`` for a throttle known to have lifted (the probe got a 2xx).
     """
     cap = min(policy.max_delay_s, policy.base_delay_s * 2 ** (attempt - 1))
     draw = (rng or random).uniform(0.0, cap / 2)
@@ -161,8 +194,13 @@ async def retry_async(
     *,
     policy: RetryPolicy,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    probe: ThrottleProbe | None = None,
 ) -> T:
     """Call ``attempt_once`` until it succeeds, retrying :class:`TransientFetchError`.
+
+    ``probe``, when given, is asked once per throttled failure that will be retried
+    (and whose error carries no ``Retry-After`` of its own), so the wait follows what
+    the server says instead of a guess.
 
     Raises:
         FetchError: The last attempt's error, its ``attempts`` the total number of
@@ -179,9 +217,15 @@ async def retry_async(
             spent += err.attempts
             if attempt >= policy.attempts:
                 raise err.with_attempts(spent) from transient
-            delay = backoff_delay(
-                attempt, policy, status=err.status, retry_after_s=transient.retry_after_s
-            )
+            status, retry_after = err.status, transient.retry_after_s
+            if probe is not None and status in THROTTLE_STATUS and retry_after is None:
+                outcome = await probe()
+                spent += outcome.requests
+                if outcome.verdict == "wait":
+                    retry_after = outcome.retry_after_s
+                elif outcome.verdict == "clear":
+                    status = None  # the throttle lifted: the short backoff is enough
+            delay = backoff_delay(attempt, policy, status=status, retry_after_s=retry_after)
             logger.info("retrying %s in %.2f s after: %s", err.url, delay, err.reason)
             await sleep(delay)
         except FetchError as err:

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from affine import Affine
 from pyproj import CRS, Transformer
 
+from rasteret.index.arrow_np import array_of, micros, string_array
 from rasteret.io import StorageBackend
 from rasteret.read.engine import fetch_and_decode, scratch_for
 from rasteret.read.plan import TileJob, TileKey
@@ -27,6 +28,7 @@ from rasteret.tiff.types import TiffHeader
 _POINT_INDEX = "point_index"
 _SCENE_ID = "scene_id"
 _DATETIME = "datetime"
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 def pixel_of(
@@ -120,6 +122,10 @@ async def sample_points_async(
                 gathers[key].append(((n, c), pts, r[chunk] % th, k[chunk] % tw, sample))
             hits[(n, c)][idx] = True
 
+    def rows_needed(job: TileJob) -> int:
+        """Down to the lowest row a point falls in: deflate stops decoding there."""
+        return max(int(tr_.max()) for _, _, tr_, _, _ in gathers[job.key]) + 1
+
     def consume(job: TileJob, tile: npt.NDArray[Any]) -> None:
         for target, pts, tr_, tc_, sample in gathers[job.key]:
             values[target][pts] = tile[tr_, tc_, sample]
@@ -130,6 +136,7 @@ async def sample_points_async(
         max_concurrent=max_concurrent,
         consume=consume,
         destination=scratch_for,  # consume copies the values it keeps
+        rows_needed=rows_needed,
         on_tile=on_tile,
         expected=expected,
     )
@@ -167,23 +174,24 @@ def _to_table(
             nd = nodata.get(c)
             if nd is not None:
                 null |= np.isnan(vals) if np.isnan(nd) else vals == nd
-            columns[band].append(pa.array(vals, mask=null))
+            columns[band].append(array_of(vals, valid=~null))
     if not point_idx:
         empty = {
-            _POINT_INDEX: pa.array([], pa.int64()),
-            _SCENE_ID: pa.array([], pa.string()),
-            _DATETIME: pa.array([], pa.timestamp("us", tz="UTC")),
+            _POINT_INDEX: array_of(np.zeros(0, dtype=np.int64)),
+            _SCENE_ID: string_array([]),
+            _DATETIME: array_of(np.zeros(0, dtype=np.int64), _TIMESTAMP),
         }
         return pa.table({**empty, **{b: pa.nulls(0) for b in bands}})
     # one value per scene, repeated per row by Arrow (millions of rows are common: a
     # Python object per row would cost more than the whole read)
-    rows = pa.array(np.concatenate(scene_idx), pa.int64())
+    # (built from buffers: pa.array on NumPy or Python values would import pandas)
+    rows = array_of(np.concatenate(scene_idx))
+    stamps = np.array([0 if s.datetime is None else micros(s.datetime) for s in scenes])
+    dated = np.array([s.datetime is not None for s in scenes], dtype=bool)
     table = {
-        _POINT_INDEX: pa.array(np.concatenate(point_idx)),
-        _SCENE_ID: pc.take(pa.array([s.id for s in scenes], pa.string()), rows),
-        _DATETIME: pc.take(
-            pa.array([s.datetime for s in scenes], pa.timestamp("us", tz="UTC")), rows
-        ),
+        _POINT_INDEX: array_of(np.concatenate(point_idx)),
+        _SCENE_ID: pc.take(string_array([s.id for s in scenes]), rows),
+        _DATETIME: pc.take(array_of(stamps.astype(np.int64), _TIMESTAMP, valid=dated), rows),
     }
     for band in bands:
         chunks = columns[band]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -96,16 +97,42 @@ class ArrayResult:
     """The files' nodata per band (None when they declare none)."""
 
 
-def crs_of_header(header: TiffHeader, where: str) -> CRS:
-    """The CRS of a header's georeferencing (EPSG when it has one)."""
+_crs_cache = threading.local()
+
+
+def _crs_key(header: TiffHeader, where: str) -> int | str:
     geo = header.geo
     if geo is None or geo.transform is None:
         raise UnsupportedReadError(f"{where}: the asset is not georeferenced")
     if geo.crs_epsg is not None:
-        return CRS.from_epsg(geo.crs_epsg)
+        return geo.crs_epsg
     if geo.crs_wkt:
-        return CRS.from_wkt(geo.crs_wkt)
+        return geo.crs_wkt
     raise UnsupportedReadError(f"{where}: the asset has no CRS")
+
+
+def crs_of_header(header: TiffHeader, where: str) -> CRS:
+    """The CRS of a header's georeferencing (EPSG when it has one).
+
+    One object per EPSG code or WKT and thread: building a pyproj CRS costs about a
+    millisecond, and a read of 60 scenes x 4 bands would build 240 identical ones. Per
+    thread, because pyproj objects carry their thread's PROJ context.
+    """
+    key = _crs_key(header, where)
+    cache: dict[int | str, CRS] | None = getattr(_crs_cache, "by_key", None)
+    if cache is None:
+        cache = _crs_cache.by_key = {}
+    crs = cache.get(key)
+    if crs is None:
+        if len(cache) > 256:  # many distinct WKTs: keep the cache bounded
+            cache.clear()
+        crs = cache[key] = CRS.from_epsg(key) if isinstance(key, int) else CRS.from_wkt(key)
+    return crs
+
+
+def same_crs(a: CRS, b: CRS) -> bool:
+    """``a == b``, answering at once for the same object (the cached CRSs of a read)."""
+    return a is b or a == b
 
 
 def transform_of_header(header: TiffHeader) -> Affine:
@@ -218,10 +245,12 @@ def _choose_grid(
     """
     crss = [crs_of_header(s.header, s.url) for _, _, s, _ in present]
     levels = [level_of(s.header, lvl, s.url)[1] for _, _, s, lvl in present]
-    keys = [c.to_wkt() for c in crss]
+    wkts = {id(c): c.to_wkt() for c in crss}  # one per distinct (cached) CRS object
+    keys = [wkts[id(c)] for c in crss]
     dst_crs = target_crs
     if dst_crs is None:
-        dst_crs = CRS.from_wkt(_most_common(keys))
+        common = _most_common(keys)
+        dst_crs = next(c for c in crss if wkts[id(c)] == common)
         if len(set(keys)) > 1:
             names = sorted({c.to_string() for c in crss})
             warnings.warn(
@@ -230,9 +259,8 @@ def _choose_grid(
                 MixedGridWarning,
                 stacklevel=4,
             )
-    in_dst = [
-        t for t, c in zip(levels, crss, strict=True) if c == dst_crs and t.b == 0 and t.d == 0
-    ]
+    same = {id(c): same_crs(c, dst_crs) for c in crss}
+    in_dst = [t for t, c in zip(levels, crss, strict=True) if same[id(c)] and t.b == 0 and t.d == 0]
     res = resolution
     if res is None:
         candidates = [(abs(t.a), abs(t.e)) for t in in_dst] or [
@@ -358,10 +386,13 @@ def prepare_aoi_read(
     canvases: list[npt.NDArray[Any]] = []
     warps: list[tuple[int, int, WarpPlan, int, float | None]] = []
     masks: list[tuple[int, int, int]] = []
+    on_grid: dict[int, tuple[CRS, bool]] = {}  # by id of the (cached) source CRS
     for n, c, src, lvl in present:
         ifd, level_transform = level_of(src.header, lvl, src.url)
         src_crs = crs_of_header(src.header, src.url)
-        if src_crs == grid.crs and is_aligned(level_transform, grid.transform):
+        if id(src_crs) not in on_grid:  # the CRS is kept alive with it: ids stay unique
+            on_grid[id(src_crs)] = (src_crs, same_crs(src_crs, grid.crs))
+        if on_grid[id(src_crs)][1] and is_aligned(level_transform, grid.transform):
             off = offset_in(level_transform, grid.transform)
             window = Window(col_off=off[0], row_off=off[1], width=width, height=height)
             target = len(canvases)
@@ -429,14 +460,51 @@ def prepare_aoi_read(
         pool (NumPy releases the GIL) and touch only what needs it: the strips around a
         scene's read rectangle, the AOI's outside only when the AOI leaves some out.
         """
-        for n, c, r0, r1, c0, c1 in rects:
-            valid[n, c, r0:r1, c0:c1] = True
-            filled.add((n, c))
-            plane = data[n, c]
-            plane[:r0] = fills[c]
-            plane[r1:] = fills[c]
-            plane[r0:r1, :c0] = fills[c]
-            plane[r0:r1, c1:] = fills[c]
+        float_nan = [
+            nd is not None and math.isnan(nd) and np.issubdtype(dtype, np.floating) for nd in nodata
+        ]
+
+        def nodata_valid(plane: npt.NDArray[Any], c: int, ok: npt.NDArray[np.bool_]) -> bool:
+            """Write ``plane``'s nodata test into ``ok``; False when no nodata applies."""
+            nd = nodata[c]
+            if nd is None:
+                return False
+            if float_nan[c]:
+                np.isnan(plane, out=ok)
+                np.logical_not(ok, out=ok)
+                return True
+            if math.isnan(nd):  # NaN nodata on integer data: no pixel equals it
+                return False
+            np.not_equal(plane, nd, out=ok)
+            return True
+
+        def rect_pass(batch: Sequence[tuple[int, int, int, int, int, int]]) -> None:
+            """Fill around each scene's read rectangle and mark its pixels valid.
+
+            One pass per plane, on the decode pool: the nodata test writes the mask
+            directly, so the mask is touched once and the data read once.
+            """
+            for n, c, r0, r1, c0, c1 in batch:
+                plane, ok = data[n, c], valid[n, c]
+                plane[:r0] = fills[c]
+                plane[r1:] = fills[c]
+                plane[r0:r1, :c0] = fills[c]
+                plane[r0:r1, c1:] = fills[c]
+                inner = ok[r0:r1, c0:c1]
+                if not nodata_valid(plane[r0:r1, c0:c1], c, inner):
+                    inner[...] = True
+
+        tested: set[tuple[int, int]] = set()
+        if rects:
+            step = -(-len(rects) // min(len(rects), 8))
+            list(
+                decode_pool().map(
+                    rect_pass, [rects[i : i + step] for i in range(0, len(rects), step)]
+                )
+            )
+            for n, c, *_ in rects:
+                filled.add((n, c))
+                tested.add((n, c))
         for n, c, mask_target in masks:
             ok = canvases[mask_target] > 0
             valid[n, c] &= ok
@@ -457,9 +525,6 @@ def prepare_aoi_read(
             [aoi], transform=grid.transform, shape=(height, width), all_touched=all_touched
         )
         any_outside = bool(outside.any())
-        float_nan = [
-            nd is not None and math.isnan(nd) and np.issubdtype(dtype, np.floating) for nd in nodata
-        ]
 
         def scene_pass(first: int, stop: int) -> None:
             for n, c in itertools.product(range(first, stop), range(len(bands))):
@@ -467,13 +532,11 @@ def prepare_aoi_read(
                 if any_outside:
                     ok[outside] = False
                     plane[outside] = fills[c]
-                nd = nodata[c]
-                if nd is None:
-                    continue
-                if float_nan[c]:
-                    ok &= ~np.isnan(plane)
-                elif not math.isnan(nd):
-                    ok &= plane != nd
+                if (n, c) in tested:
+                    continue  # the rectangle pass already applied nodata
+                found = np.empty_like(ok)
+                if nodata_valid(plane, c, found):
+                    ok &= found
 
         # a few chunks per worker: enough to balance, few enough that a thousand small
         # scenes do not become a thousand futures

@@ -203,6 +203,40 @@ def _inventory(items: Sequence[Mapping[str, Any]]) -> dict[str, _AssetInfo]:
     return inventory
 
 
+def asset_signature(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of an item that :func:`resolve_bands` and :func:`select_data_source` read.
+
+    Two items with equal signatures contribute the same facts to the asset inventory
+    (keys, media types, TIFF suffixes, roles, band counts and names), so a build that
+    searches on many workers can resolve bands on one representative item per distinct
+    signature instead of shipping every item to one process. Kept next to
+    ``_inventory`` so that what one reads and the other keeps stay in step.
+
+    Returns:
+        A JSON-able ``{"assets": {key: reduced asset}}`` item stand-in.
+    """
+    reduced: dict[str, Any] = {}
+    for key, asset in _assets_of(item).items():
+        if not isinstance(asset, Mapping):
+            reduced[key] = None
+            continue
+        href = asset.get("href")
+        path = href.split("?", 1)[0].lower() if isinstance(href, str) else ""
+        entry: dict[str, Any] = {
+            "type": asset.get("type"),
+            "href": "asset.tif" if path.endswith(_TIFF_SUFFIXES) else "asset",
+            "roles": asset.get("roles"),
+        }
+        for ext in ("eo:bands", "raster:bands", "bands"):
+            bands = asset.get(ext)
+            if isinstance(bands, list) and bands:
+                entry[ext] = [
+                    {"name": b.get("name", "?")} if isinstance(b, Mapping) else None for b in bands
+                ]
+        reduced[key] = entry
+    return {"assets": reduced}
+
+
 def _describe_assets(inventory: Mapping[str, _AssetInfo]) -> str:
     """List asset keys, marking COGs, e.g. ``blue (COG), thumbnail``."""
     if not inventory:

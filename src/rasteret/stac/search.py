@@ -25,6 +25,7 @@ from urllib3.util.retry import Retry
 
 from rasteret.errors import InvalidInputError, RasteretWarning, StacSearchError
 from rasteret.io.urls import redact_text, redact_url
+from rasteret.stac import log_redaction
 from rasteret.stac.inputs import (
     BBox,
     DateRange,
@@ -38,6 +39,10 @@ from rasteret.stac.inputs import (
 )
 
 logger = logging.getLogger(__name__)
+
+# urllib3 and pystac-client log request URLs, query strings (tokens) included; every
+# STAC request rasteret makes goes through this module or static.py, which imports it.
+log_redaction.install()
 
 RETRY_STATUS: Final = frozenset({429, 500, 502, 503, 504})
 """HTTP statuses worth retrying: rate limiting and transient server failures."""
@@ -117,7 +122,7 @@ def open_client(
     """
     if not isinstance(stac_api, str) or not stac_api.startswith(("http://", "https://")):
         raise StacSearchError(
-            f"stac_api={stac_api!r} is not an http(s) URL; for a catalog on disk pass "
+            f"stac_api={redact_url(stac_api)!r} is not an http(s) URL; for a catalog on disk pass "
             "static_catalog=True"
         )
     stac_io = StacApiIO(max_retries=retry or make_retry(), timeout=timeout)
@@ -180,19 +185,21 @@ def search_items(
         raise InvalidInputError("limit_per_page", limit_per_page, "must be an int >= 1")
 
     client = open_client(stac_api, timeout=timeout)
+    # Messages and logs name the API without its query: it may hold an API key or token.
+    shown = redact_url(stac_api)
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
         # Checked before the collection lookup, which on such a catalog would fall back
         # to crawling every child link.
         raise StacSearchError(
-            f"{stac_api} does not advertise STAC item search (no /search endpoint); if it "
+            f"{shown} does not advertise STAC item search (no /search endpoint); if it "
             "is a static catalog, pass static_catalog=True"
         )
-    _require_collection(client, stac_api, collection)
+    _require_collection(client, shown, collection)
     if checked_query is not None and not client.conforms_to(ConformanceClasses.QUERY):
         # pystac-client sends the query anyway; a server that ignores it returns
         # unfiltered results, so say so loudly rather than index the wrong scenes.
         warnings.warn(
-            f"{stac_api} does not advertise the STAC query extension; the query "
+            f"{shown} does not advertise the STAC query extension; the query "
             f"{checked_query!r} may be ignored by the server",
             RasteretWarning,
             stacklevel=2,
@@ -205,7 +212,7 @@ def search_items(
     for box in boxes:
         parameters = _search_parameters(collection, box, dates, checked_query, limit_per_page)
         first_page = True
-        for page in _pages(client, stac_api, parameters):
+        for page in _pages(client, shown, parameters):
             if first_page and progress is not None:
                 matched = _matched(page)
                 if matched is not None:
@@ -217,7 +224,7 @@ def search_items(
                 item_id = feature.get("id") if isinstance(feature, dict) else None
                 if not isinstance(item_id, str):
                     raise StacSearchError(
-                        f"STAC API {stac_api} returned a feature without a string id "
+                        f"STAC API {shown} returned a feature without a string id "
                         f"in collection {collection!r}"
                     )
                 if item_id in seen:
@@ -230,11 +237,11 @@ def search_items(
                 progress.update(new)
     if duplicates:
         logger.info(
-            "dropped %d duplicate item(s) returned by %s for %s", duplicates, stac_api, collection
+            "dropped %d duplicate item(s) returned by %s for %s", duplicates, shown, collection
         )
     if progress is not None:
         progress.set_total(len(items))
-    logger.debug("found %d item(s) in %s at %s", len(items), collection, stac_api)
+    logger.debug("found %d item(s) in %s at %s", len(items), collection, shown)
     return items
 
 
@@ -298,7 +305,8 @@ def _pages(client: Client, stac_api: str, parameters: dict[str, Any]) -> Iterato
             yield page
     except (NotImplementedError, DoesNotConformTo) as err:
         raise StacSearchError(
-            f"{stac_api} does not support item search ({err}); if it is a static catalog, "
+            f"{stac_api} does not support item search ({redact_text(str(err))}); if it is a "
+            "static catalog, "
             "pass static_catalog=True"
         ) from err
     except _CLIENT_ERRORS as err:

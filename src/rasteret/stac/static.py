@@ -26,6 +26,7 @@ import urllib3.exceptions
 from shapely.geometry.base import BaseGeometry
 
 from rasteret.errors import StacSearchError
+from rasteret.io.urls import redact_text, redact_url
 from rasteret.stac.inputs import (
     BBox,
     DateRange,
@@ -113,7 +114,7 @@ def search_static_catalog(
     seen: set[str] = set()
     for item in _walk_items(target, href):
         if item.id in seen:
-            logger.info("skipping duplicate item id %r in %s", item.id, href)
+            logger.info("skipping duplicate item id %r in %s", item.id, redact_url(href))
             continue
         if not _item_matches(item, boxes, dates, checked_query, normalized_bbox):
             continue
@@ -123,7 +124,9 @@ def search_static_catalog(
             progress.update(1)
     if progress is not None:
         progress.set_total(len(items))
-    logger.debug("found %d item(s) in %s of static catalog %s", len(items), collection, href)
+    logger.debug(
+        "found %d item(s) in %s of static catalog %s", len(items), collection, redact_url(href)
+    )
     return items
 
 
@@ -168,7 +171,7 @@ def _read(href: str) -> pystac.STACObject:
         return pystac.read_file(href)
     except _READ_ERRORS as err:
         raise StacSearchError(
-            f"could not read static catalog {href}: {type(err).__name__}: {err}"
+            f"could not read static catalog {redact_url(href)}: {_why(err)}"
         ) from err
 
 
@@ -178,7 +181,8 @@ def _find_collection(root: pystac.STACObject, collection: str, href: str) -> pys
         return root
     if not isinstance(root, pystac.Catalog):  # an Item, or something else entirely
         raise StacSearchError(
-            f"static catalog {href} is a STAC {type(root).__name__}, not a catalog or collection"
+            f"static catalog {redact_url(href)} is a STAC {type(root).__name__}, "
+            "not a catalog or collection"
         )
     available: list[str] = [root.id] if isinstance(root, pystac.Collection) else []
     try:
@@ -188,11 +192,11 @@ def _find_collection(root: pystac.STACObject, collection: str, href: str) -> pys
             available.append(child.id)
     except _READ_ERRORS as err:
         raise StacSearchError(
-            f"could not walk static catalog {href}: {type(err).__name__}: {err}"
+            f"could not walk static catalog {redact_url(href)}: {_why(err)}"
         ) from err
     listing = ", ".join(sorted(set(available))) or "(none)"
     raise StacSearchError(
-        f"collection {collection!r} not found in static catalog {href}; "
+        f"collection {collection!r} not found in static catalog {redact_url(href)}; "
         f"available collections: {listing}"
     )
 
@@ -208,7 +212,7 @@ def _walk_items(target: pystac.Collection, href: str) -> Iterable[pystac.Item]:
         except _READ_ERRORS as err:
             raise StacSearchError(
                 f"could not read an item of collection {target.id!r} in static catalog "
-                f"{href}: {type(err).__name__}: {err}"
+                f"{redact_url(href)}: {_why(err)}"
             ) from err
         yield item
 
@@ -226,9 +230,15 @@ def _item_dict(item: pystac.Item, href: str) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(json.dumps(data, default=str))
     except _READ_ERRORS as err:
         raise StacSearchError(
-            f"item {item.id!r} in static catalog {href} cannot be serialised: {err}"
+            f"item {item.id!r} in static catalog {redact_url(href)} cannot be serialised: "
+            f"{_why(err)}"
         ) from err
     return result
+
+
+def _why(err: BaseException) -> str:
+    """An error's type and text for a message, without URL queries (signed tokens)."""
+    return f"{type(err).__name__}: {redact_text(str(err))}"
 
 
 # --------------------------------------------------------------------------- filtering

@@ -31,7 +31,7 @@ from rasteret.tiff.constants import Photometric
 from rasteret.tiff.lzw_check import check_lzw_stream
 from rasteret.tiff.types import IfdLayout
 
-__all__ = ["CODECS", "CODEC_ERRORS", "GUARD_BYTES", "OLD_JPEG", "Codec"]
+__all__ = ["CODECS", "CODEC_ERRORS", "GUARD_BYTES", "OLD_JPEG", "PREFIX_SLACK", "Codec"]
 
 BytesLike = bytes | bytearray | memoryview
 """Compressed tile bytes as callers hold them (``bytes`` from obstore, views of buffers)."""
@@ -48,6 +48,10 @@ def _buffer(data: BytesLike) -> bytes:
 
 StreamDecoder = Callable[[BytesLike, memoryview, int], int]
 """``(data, out, nbytes) -> bytes written``: decode into ``out`` (``nbytes + GUARD_BYTES``)."""
+
+PrefixDecoder = Callable[[BytesLike, memoryview, int], None]
+"""``(data, out, nbytes)``: decode at least the first ``nbytes`` bytes of the block into
+``out`` (``nbytes + PREFIX_SLACK`` long), stopping early; raises on corrupt data."""
 
 ImageDecoder = Callable[[BytesLike, IfdLayout, npt.NDArray[Any], str], None]
 """``(data, ifd, out, source)``: decode pixels into ``out`` shaped (rows, cols, samples)."""
@@ -66,6 +70,15 @@ RuntimeError) and for an embedded image size that does not match ``out`` (ValueE
 
 OLD_JPEG = 6
 """Compression value of the pre-TIFF-6.0 "old-style" JPEG, refused by name."""
+
+PREFIX_SLACK = 65_535 + 258
+"""Room past the wanted prefix that a prefix decode is given.
+
+libdeflate writes its output element by element (a literal, a match of at most 258
+bytes, a stored block of at most 65,535) and stops with INSUFFICIENT_SPACE at the first
+element that does not fit. Every element that starts inside the prefix therefore fits
+in the prefix plus this slack, so the whole prefix is written before it stops.
+"""
 
 _LZW_SENTINEL = b"\xff\xff"
 """Bits appended to LZW blocks so that a truncated last code cannot decode silently."""
@@ -90,6 +103,9 @@ class Codec:
     """Human name used in error messages (``"deflate"``, ``"LERC_ZSTD"`` is ``"LERC"``)."""
     stream: StreamDecoder | None = None
     """Bytes-to-bytes decoder; set for every codec whose output the predictor applies to."""
+    prefix: PrefixDecoder | None = None
+    """Decodes only the first bytes of a block (its first rows) and stops, for reads that
+    need the top of a tile: set where the codec can stop early without decoding the rest."""
     image: ImageDecoder | None = None
     """Bytes-to-pixels decoder; set for JPEG, WebP and LERC."""
     bounded: bool = False
@@ -121,6 +137,54 @@ def _deflate(data: BytesLike, out: memoryview, nbytes: int) -> int:
     writing past the buffer. It also checks the Adler-32 trailer.
     """
     return len(imagecodecs.deflate_decode(_buffer(data), out=out))
+
+
+_INSUFFICIENT_SPACE = "INSUFFICIENT_SPACE"
+"""What imagecodecs' DeflateError says when libdeflate ran out of output room."""
+
+
+def _deflate_prefix(data: BytesLike, out: memoryview, nbytes: int) -> None:
+    """The first ``nbytes`` of a deflate block: libdeflate stopped when ``out`` is full.
+
+    libdeflate has no streaming interface; given an output buffer shorter than the
+    block, it decodes until the next element would not fit and reports
+    INSUFFICIENT_SPACE, leaving what it wrote in place (see :data:`PREFIX_SLACK`). That
+    report is the expected outcome here. A stream that *ends* inside the buffer decodes
+    to less than the whole tile, which the caller reports as a short block. The Adler-32
+    trailer is not reached, so a prefix is checked by deflate's own structure only, as
+    libtiff checks a tile it stops reading once its buffer is full.
+    """
+    try:
+        got = len(imagecodecs.deflate_decode(_buffer(data), out=out))
+    except imagecodecs.DeflateError as err:
+        if _INSUFFICIENT_SPACE in str(err):
+            return
+        raise
+    raise TiffFormatError(f"deflate block ends after {got} bytes, inside the tile")
+
+
+def _deflate_prefix_works() -> bool:
+    """Whether this imagecodecs build stops libdeflate early the way the prefix needs.
+
+    Checked once at import on a stream with long matches and a stored block, so that an
+    imagecodecs built without libdeflate (zlib fallback) or one that changes its error
+    handling makes rasteret decode whole tiles instead of returning wrong rows.
+    """
+    if not getattr(imagecodecs.DEFLATE, "available", False):
+        return False
+    rng = np.random.default_rng(7)
+    noise = rng.integers(0, 256, 70_000, dtype=np.uint8).tobytes()  # stored block
+    raw = bytes(range(256)) * 400 + noise + bytes(200_000)
+    stream = imagecodecs.deflate_encode(raw, level=6)
+    for nbytes in (1, 102_399, 102_400 + 1_000, 200_000):
+        buf = bytearray(nbytes + PREFIX_SLACK)
+        try:
+            _deflate_prefix(stream, memoryview(buf), nbytes)
+        except (TiffFormatError, RuntimeError, ValueError):  # CODEC_ERRORS and ours
+            return False
+        if bytes(buf[:nbytes]) != raw[:nbytes]:
+            return False
+    return True
 
 
 def _lzw(data: BytesLike, out: memoryview, nbytes: int) -> int:
@@ -239,13 +303,21 @@ def _lerc(data: BytesLike, ifd: IfdLayout, out: npt.NDArray[Any], source: str) -
     target[invalid] = fill
 
 
+_DEFLATE = Codec(
+    name="deflate",
+    stream=_deflate,
+    prefix=_deflate_prefix if _deflate_prefix_works() else None,
+    bounded=True,
+    uses_predictor=True,
+)
+
 CODECS: Mapping[int, Codec] = MappingProxyType(
     {
         1: Codec(name="none", stream=_none),
         5: Codec(name="LZW", stream=_lzw, uses_predictor=True),
         7: Codec(name="JPEG", image=_jpeg),
-        8: Codec(name="deflate", stream=_deflate, bounded=True, uses_predictor=True),
-        32946: Codec(name="deflate", stream=_deflate, bounded=True, uses_predictor=True),
+        8: _DEFLATE,
+        32946: _DEFLATE,
         32773: Codec(name="PackBits", stream=_packbits),
         34887: Codec(name="LERC", image=_lerc),
         34925: Codec(name="LZMA", stream=_lzma, uses_predictor=True),

@@ -24,7 +24,15 @@ import numpy as np
 import numpy.typing as npt
 
 from rasteret.errors import InvalidInputError, TiffFormatError, UnsupportedTiffError
-from rasteret.tiff.codecs import CODEC_ERRORS, CODECS, GUARD_BYTES, OLD_JPEG, BytesLike, Codec
+from rasteret.tiff.codecs import (
+    CODEC_ERRORS,
+    CODECS,
+    GUARD_BYTES,
+    OLD_JPEG,
+    PREFIX_SLACK,
+    BytesLike,
+    Codec,
+)
 from rasteret.tiff.constants import Photometric
 from rasteret.tiff.limits import MAX_BLOCK_BYTES
 from rasteret.tiff.types import IfdLayout
@@ -76,6 +84,7 @@ def decode_tile(
     rows: int | None = None,
     source: str = "<tile>",
     out: npt.NDArray[Any] | None = None,
+    rows_needed: int | None = None,
 ) -> npt.NDArray[Any]:
     """Decode one compressed tile (or strip) into pixels, as GDAL would return them.
 
@@ -90,12 +99,17 @@ def decode_tile(
             region of an output canvas. JPEG, WebP, LERC, deflate and ZSTD decode
             straight into it (those decoders refuse to overflow it); other codecs decode
             into their own buffer first and are copied.
+        rows_needed: Only the first this many rows are wanted (a window over the top of
+            the tile). Codecs that can stop early (deflate) then decode just those rows
+            and the result has ``rows_needed`` rows (the leading rows of ``out``, which
+            keeps the whole tile's shape); other codecs decode everything and return the
+            whole tile.
 
     Returns:
         A writable array of dtype ``ifd.dtype`` in native byte order, shaped
         ``(rows, tile_width, samples_per_pixel)`` for chunky blocks and
         ``(rows, tile_width, 1)`` for a planar block (``out`` itself when given). Edge
-        tiles keep their padding.
+        tiles keep their padding. With ``rows_needed``, possibly only the leading rows.
 
     Raises:
         TiffFormatError: The bytes are empty, corrupt, truncated, or decode to a size
@@ -146,6 +160,19 @@ def decode_tile(
             out.byteswap(inplace=True)
         return out
     assert codec.stream is not None  # every codec has exactly one of the two
+    if rows_needed is not None:
+        if not 1 <= rows_needed <= shape[0]:
+            raise InvalidInputError(
+                "rows_needed", rows_needed, f"expected 1..{shape[0]} (the block's rows)"
+            )
+        prefix = _prefix_rows(
+            data, ifd, codec=codec, shape=shape, rows_needed=rows_needed, out=out, source=source
+        )
+        if prefix is not None:
+            head = (rows_needed, *shape[1:])
+            return _finish(
+                prefix, ifd, codec=codec, byte_order=byte_order, source=source, shape=head
+            )
     direct = (
         out is not None
         and codec.bounded
@@ -157,8 +184,28 @@ def decode_tile(
         raw = _decode_exact(data, codec, out.reshape(-1).view(np.uint8), source)
     else:
         raw = _decode_stream(data, codec, expected_tile_nbytes(ifd, rows), source)
+    return _into(
+        out, _finish(raw, ifd, codec=codec, byte_order=byte_order, source=source, shape=shape)
+    )
+
+
+def _finish(
+    raw: npt.NDArray[Any],
+    ifd: IfdLayout,
+    *,
+    codec: Codec,
+    byte_order: str,
+    source: str,
+    shape: tuple[int, int, int],
+) -> npt.NDArray[Any]:
+    """Decompressed bytes -> pixels: unpack bits or undo predictor and byte order.
+
+    ``raw`` holds the bytes of ``shape``'s whole rows (a tile, or the leading rows of a
+    prefix decode); the result may be ``raw`` itself, changed in place.
+    """
+    dtype = np.dtype(ifd.dtype)
     if ifd.bits_per_sample == 1:
-        return _into(out, _unpack_bits(raw, ifd, shape, codec, source))
+        return _unpack_bits(raw, ifd, shape, codec, source)
     if ifd.bits_per_sample != dtype.itemsize * 8:
         raise UnsupportedTiffError(
             f"{source}: {ifd.bits_per_sample}-bit samples are not supported (only 1, 8, 16, "
@@ -167,11 +214,48 @@ def decode_tile(
     arr = raw.view(dtype).reshape(shape)
     predictor = ifd.predictor if codec.uses_predictor else _PREDICTOR_NONE
     try:
-        return _into(out, _undo_predictor(arr, predictor, byte_order, source))
+        return _undo_predictor(arr, predictor, byte_order, source)
     except (TiffFormatError, UnsupportedTiffError):
         raise
     except CODEC_ERRORS as err:
         raise TiffFormatError(f"{source}: predictor {predictor} failed: {err}") from err
+
+
+def _prefix_rows(
+    data: BytesLike,
+    ifd: IfdLayout,
+    *,
+    codec: Codec,
+    shape: tuple[int, int, int],
+    rows_needed: int,
+    out: npt.NDArray[Any] | None,
+    source: str,
+) -> npt.NDArray[np.uint8] | None:
+    """Decode the first ``rows_needed`` rows only, or None when that saves nothing.
+
+    Rows are independent once decompressed (the horizontal and floating-point
+    predictors work row by row, 1-bit rows are padded to whole bytes), so the leading
+    rows of a tile are the leading bytes of its stream. The decompressed prefix lands
+    in ``out``'s own memory when given (its leading rows), so no extra buffer is needed.
+    Returns the prefix's bytes, which the caller finishes like a whole tile's.
+    """
+    if codec.prefix is None:
+        return None
+    nbytes = expected_tile_nbytes(ifd, rows_needed)
+    if nbytes + PREFIX_SLACK >= expected_tile_nbytes(ifd, shape[0]):
+        return None  # most of the tile: the one-shot decode of all of it is as fast
+    room = nbytes + PREFIX_SLACK
+    if out is not None:
+        buf = out.reshape(-1).view(np.uint8)[:room]
+    else:
+        buf = np.empty(room, dtype=np.uint8)
+    try:
+        codec.prefix(data, buf.data, nbytes)
+    except TiffFormatError as err:
+        raise TiffFormatError(f"{source}: {err}") from err
+    except CODEC_ERRORS as err:
+        raise _corrupt(source, codec, err) from err
+    return buf[:nbytes]
 
 
 def _into(out: npt.NDArray[Any] | None, result: npt.NDArray[Any]) -> npt.NDArray[Any]:

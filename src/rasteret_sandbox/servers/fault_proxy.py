@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -87,14 +88,18 @@ class Fault:
     """Matching requests to let through before breaking any."""
     status: int = 503
     """Status code for ``kind="status"``."""
-    retry_after: float | None = None
-    """Seconds sent in a ``Retry-After`` header with ``kind="status"``."""
+    retry_after: float | str | None = None
+    """``Retry-After`` header sent with ``kind="status"``: a number is sent as seconds, a
+    string verbatim (an HTTP date, or garbage to test a client's parser)."""
     delay_s: float = 0.0
     """Delay of ``stall`` and ``latency``."""
     method: str | None = None
     """Only requests with this method match (None: any)."""
     every: int = 1
     """Break only every ``every``-th request of the window (a sprinkle of faults in a soak)."""
+    window_s: float | None = None
+    """Break only during this many seconds after the schedule was set (None: no limit): a
+    throttle that lifts after a while, however many requests arrive meanwhile."""
 
 
 @dataclass
@@ -109,14 +114,18 @@ class _Schedule:
     rules: list[_RuleState] = field(default_factory=list)
     latency_s: float = 0.0
     log: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
     def decide(self, method: str, target: str) -> tuple[Fault | None, float]:
         """Return the breaking fault for this request (if any) and the added latency."""
         chosen: Fault | None = None
         delay = self.latency_s
+        elapsed = time.monotonic() - self.started
         for state in self.rules:
             rule = state.rule
             if rule.method is not None and rule.method != method:
+                continue
+            if rule.window_s is not None and elapsed > rule.window_s:
                 continue
             if not state.pattern.search(target):
                 continue
@@ -162,6 +171,7 @@ def _make_app(upstream: str) -> Any:
             body = await request.json()
             schedule.rules = _rules_from_json(body.get("rules", []))
             schedule.latency_s = float(body.get("latency_s", 0.0))
+            schedule.started = time.monotonic()
             schedule.log.clear()
             return web.json_response({"rules": len(schedule.rules)})
         if request.method == "DELETE":
@@ -180,6 +190,7 @@ def _make_app(upstream: str) -> Any:
             "range": request.headers.get("Range"),
             "fault": fault.kind if fault is not None else ("latency" if delay else None),
             "status": None,
+            "time": time.time(),
         }
         schedule.log.append(entry)
         if delay > 0:
@@ -187,7 +198,9 @@ def _make_app(upstream: str) -> Any:
         if fault is not None and fault.kind == "status":
             entry["status"] = fault.status
             headers = {}
-            if fault.retry_after is not None:
+            if isinstance(fault.retry_after, str):
+                headers["Retry-After"] = fault.retry_after
+            elif fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             return web.Response(status=fault.status, headers=headers, text="injected fault")
         if fault is not None and fault.kind == "reset":
@@ -381,7 +394,11 @@ class FaultProxy(_Server):
         self._control("DELETE")
 
     def requests(self, path_substring: str | None = None) -> list[dict[str, Any]]:
-        """Proxied requests since the last schedule change: method, uri, range, fault, status."""
+        """Proxied requests since the last schedule change, in arrival order.
+
+        Each is a dict of method, uri, range, fault, status and time (``time.time()``
+        when the proxy received it, so tests can measure the waits between retries).
+        """
         log: list[dict[str, Any]] = self._control("GET")["log"]
         return [e for e in log if path_substring is None or path_substring in e["uri"]]
 

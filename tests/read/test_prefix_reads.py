@@ -1,0 +1,88 @@
+"""Reads over the top of a deflate tile decode only the rows they paste.
+
+The proof is a tile whose stream tail is broken on disk: a window over its first rows
+still reads pixels equal to GDAL's on the intact file, while a window that needs its
+last rows fails. A reader that decoded whole tiles would fail both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window as RioWindow
+
+from rasteret.errors import TiffFormatError
+from rasteret.io import ObstoreBackend
+from rasteret.read.engine import execute_plan
+from rasteret.read.grid import Window
+from rasteret.read.plan import ReadPlan, plan_window
+from rasteret.tiff import parse_tiff_header
+from rasteret.tiff.codecs import CODECS
+from rasteret_sandbox.cogs import write_cog
+
+pytestmark = pytest.mark.skipif(
+    CODECS[8].prefix is None, reason="this imagecodecs cannot stop libdeflate early"
+)
+
+
+@pytest.fixture(scope="module")
+def cogs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An intact 512 px tiled deflate COG and a copy whose first tile has a broken tail."""
+    root = tmp_path_factory.mktemp("prefix")
+    intact = write_cog(
+        root / "intact.tif",
+        width=1024,
+        height=1024,
+        blocksize=512,
+        overview_levels=(),
+        dtype="uint16",
+        compress="deflate",
+        predictor=2,
+    )
+    blob = bytearray(intact.read_bytes())
+    ifd = parse_tiff_header(bytes(blob)).full
+    end = int(ifd.tile_offsets[0] + ifd.tile_byte_counts[0])
+    blob[end - 64 : end] = bytes(b ^ 0x5A for b in blob[end - 64 : end])
+    broken = root / "broken.tif"
+    broken.write_bytes(bytes(blob))
+    return intact, broken
+
+
+def _read(path: Path, window: Window) -> np.ndarray:
+    header = parse_tiff_header(path.read_bytes())
+    jobs, pastes = plan_window(
+        url=path.as_uri(),
+        ifd=header.full,
+        byte_order=header.byte_order,
+        window=window,
+        sample=0,
+        target=0,
+    )
+    plan = ReadPlan()
+    plan.add(jobs, pastes)
+    canvas = np.zeros((window.height, window.width), dtype=header.full.dtype)
+    asyncio.run(execute_plan(plan, [canvas], ObstoreBackend(), max_concurrent=4))
+    return canvas
+
+
+def test_top_rows_of_a_tile_need_no_tail(cogs: tuple[Path, Path]) -> None:
+    intact, broken = cogs
+    with rasterio.open(intact) as src:
+        for row_off, height, col_off, width in [
+            (0, 1, 0, 512),
+            (10, 100, 20, 280),
+            (0, 300, 400, 300),
+        ]:
+            window = Window(col_off=col_off, row_off=row_off, width=width, height=height)
+            expect = src.read(1, window=RioWindow(col_off, row_off, width, height))
+            np.testing.assert_array_equal(_read(broken, window), expect)
+
+
+def test_bottom_rows_still_need_the_whole_tile(cogs: tuple[Path, Path]) -> None:
+    _, broken = cogs
+    with pytest.raises(TiffFormatError, match="tile 0"):
+        _read(broken, Window(col_off=0, row_off=450, width=100, height=40))
