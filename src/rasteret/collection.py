@@ -463,18 +463,16 @@ class Collection:
         t = self._table
         if date_range is not None:
             start, stop = _date_range(date_range)
-            # NumPy on the columns' buffers: pyarrow scalars would import pandas
-            starts, has_start = timestamp_micros(
-                pc.coalesce(t.column(schema.START_DATETIME), t.column(schema.DATETIME))
-            )
-            ends, _ = timestamp_micros(
-                pc.coalesce(t.column(schema.END_DATETIME), t.column(schema.DATETIME))
-            )
-            keep = has_start
+            # NumPy on the columns' buffers: pyarrow scalars would import pandas, and
+            # Arrow kernels cost more than the arithmetic on a few thousand rows
+            when, has_when = timestamp_micros(t.column(schema.DATETIME))
+            first, has_first = timestamp_micros(t.column(schema.START_DATETIME))
+            last, has_last = timestamp_micros(t.column(schema.END_DATETIME))
+            keep = has_first | has_when  # an item without any time matches no range
             if stop is not None:
-                keep &= starts <= micros(stop)
+                keep &= np.where(has_first, first, when) <= micros(stop)
             if start is not None:
-                keep &= ends >= micros(start)
+                keep &= (has_last | has_when) & (np.where(has_last, last, when) >= micros(start))
             t = t.filter(bool_array(keep))
         if cloud_cover_lt is not None:
             if isinstance(cloud_cover_lt, bool) or not isinstance(cloud_cover_lt, int | float):

@@ -417,9 +417,13 @@ async def execute_plan(
     *,
     max_concurrent: int,
     on_tile: Callable[[], None] | None = None,
+    on_paste: Callable[[int, slice, slice], None] | None = None,
     expected: Mapping[str, TiffHeader] | None = None,
 ) -> None:
     """Fetch, decode and paste every tile of ``plan`` into ``canvases``.
+
+    ``on_paste(target, rows, cols)`` runs on the decode thread after each paste, while
+    the region is hot in cache (the reader tests nodata there).
 
     ``expected``: indexed headers by URL, to detect changed objects (see
     :func:`fetch_and_decode`).
@@ -458,9 +462,10 @@ async def execute_plan(
     def paste_tile(job: TileJob, tile: npt.NDArray[Any]) -> None:
         for p in pastes_by_key[job.key]:
             target = canvases[p.target]
-            if np.may_share_memory(tile, target):
-                continue  # decoded in place
-            target[p.out_rows, p.out_cols] = tile[p.tile_rows, p.tile_cols, p.sample]
+            if not np.may_share_memory(tile, target):  # else decoded in place
+                target[p.out_rows, p.out_cols] = tile[p.tile_rows, p.tile_cols, p.sample]
+            if on_paste is not None:
+                on_paste(p.target, p.out_rows, p.out_cols)
 
     await fetch_and_decode(
         plan.jobs.values(),

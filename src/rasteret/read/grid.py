@@ -12,6 +12,7 @@ line up across scenes without resampling.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -224,7 +225,7 @@ def transform_geometry(
     dst = CRS.from_user_input(dst_crs)
     if src == dst:
         return geom
-    transformer = Transformer.from_crs(src, dst, always_xy=True)
+    transformer = _transformer(src, dst)
     dense = _densify(geom, densify)
 
     def project(xy: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -239,6 +240,27 @@ def transform_geometry(
             f"cannot be projected from {src.to_string()} to {dst.to_string()}",
         )
     return out
+
+
+_transformers = threading.local()
+
+
+def _transformer(src: CRS, dst: CRS) -> Transformer:
+    """An ``always_xy`` transformer from ``src`` to ``dst``, one per pair and thread.
+
+    Building one costs a few hundred microseconds, and a batch of chip reads asks for
+    the same pair every time; pyproj transformers must not be shared across threads.
+    """
+    cache: dict[tuple[str, str], Transformer] | None = getattr(_transformers, "by_pair", None)
+    if cache is None:
+        cache = _transformers.by_pair = {}
+    key = (src.to_wkt(), dst.to_wkt())
+    found = cache.get(key)
+    if found is None:
+        if len(cache) > 64:
+            cache.clear()
+        found = cache[key] = Transformer.from_crs(src, dst, always_xy=True)
+    return found
 
 
 def _densify(geom: shapely.Geometry, count: int) -> shapely.Geometry:  # noqa: PLR0911

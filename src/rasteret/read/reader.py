@@ -210,6 +210,9 @@ class PreparedRead:
     """Arrays the pastes write into (views of the result, or warp sources)."""
     finish: Callable[[], ArrayResult]
     """Warps, masks and wraps the canvases once every tile is pasted."""
+    on_paste: Callable[[int, slice, slice], None] | None = None
+    """Called on a decode thread after each paste (target, rows, cols), while the
+    pixels are still in cache: marks them valid."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,7 +248,8 @@ def _choose_grid(
     """
     crss = [crs_of_header(s.header, s.url) for _, _, s, _ in present]
     levels = [level_of(s.header, lvl, s.url)[1] for _, _, s, lvl in present]
-    wkts = {id(c): c.to_wkt() for c in crss}  # one per distinct (cached) CRS object
+    distinct = {id(c): c for c in crss}  # the cached CRS objects, once each
+    wkts = {key: c.to_wkt() for key, c in distinct.items()}
     keys = [wkts[id(c)] for c in crss]
     dst_crs = target_crs
     if dst_crs is None:
@@ -259,7 +263,7 @@ def _choose_grid(
                 MixedGridWarning,
                 stacklevel=4,
             )
-    same = {id(c): same_crs(c, dst_crs) for c in crss}
+    same = {key: same_crs(c, dst_crs) for key, c in distinct.items()}
     in_dst = [t for t, c in zip(levels, crss, strict=True) if same[id(c)] and t.b == 0 and t.d == 0]
     res = resolution
     if res is None:
@@ -375,6 +379,24 @@ def prepare_aoi_read(
         nodata.append(nd)
         fills.append(_fill_for(dtype, nd, fill_value))
 
+    float_nan = [
+        nd is not None and math.isnan(nd) and np.issubdtype(dtype, np.floating) for nd in nodata
+    ]
+
+    def nodata_valid(plane: npt.NDArray[Any], c: int, ok: npt.NDArray[np.bool_]) -> bool:
+        """Write ``plane``'s nodata test into ``ok``; False when no nodata applies."""
+        nd = nodata[c]
+        if nd is None:
+            return False
+        if float_nan[c]:
+            np.isnan(plane, out=ok)
+            np.logical_not(ok, out=ok)
+            return True
+        if math.isnan(nd):  # NaN nodata on integer data: no pixel equals it
+            return False
+        np.not_equal(plane, nd, out=ok)
+        return True
+
     # Neither array is pre-filled: tiles are decoded straight into ``data`` (by the
     # decode threads, in parallel, first-touching its pages there), and only what no
     # tile covers is filled afterwards. ``np.zeros`` maps zero pages lazily.
@@ -387,6 +409,8 @@ def prepare_aoi_read(
     warps: list[tuple[int, int, WarpPlan, int, float | None]] = []
     masks: list[tuple[int, int, int]] = []
     on_grid: dict[int, tuple[CRS, bool]] = {}  # by id of the (cached) source CRS
+    # canvases whose tiles cover their plane's read rectangle: masked tile by tile
+    rect_targets: dict[int, tuple[int, int]] = {}
     for n, c, src, lvl in present:
         ifd, level_transform = level_of(src.header, lvl, src.url)
         src_crs = crs_of_header(src.header, src.url)
@@ -452,6 +476,18 @@ def prepare_aoi_read(
             )
             if area != (r1 - r0) * (c1 - c0):  # sparse tiles (no bytes): GDAL reads fill
                 data[n, c, r0:r1, c0:c1] = fills[c]
+            else:
+                rect_targets[target] = (n, c)
+
+    def on_paste(target: int, rows: slice, cols: slice) -> None:
+        """The nodata test of a pasted region, on the decode thread that pasted it."""
+        plane = rect_targets.get(target)
+        if plane is None:
+            return
+        n, c = plane
+        ok = valid[n, c, rows, cols]
+        if not nodata_valid(data[n, c, rows, cols], c, ok):
+            ok[...] = True
 
     def finish() -> ArrayResult:
         """Warp, mask and wrap the canvases once the plan has run.
@@ -460,23 +496,6 @@ def prepare_aoi_read(
         pool (NumPy releases the GIL) and touch only what needs it: the strips around a
         scene's read rectangle, the AOI's outside only when the AOI leaves some out.
         """
-        float_nan = [
-            nd is not None and math.isnan(nd) and np.issubdtype(dtype, np.floating) for nd in nodata
-        ]
-
-        def nodata_valid(plane: npt.NDArray[Any], c: int, ok: npt.NDArray[np.bool_]) -> bool:
-            """Write ``plane``'s nodata test into ``ok``; False when no nodata applies."""
-            nd = nodata[c]
-            if nd is None:
-                return False
-            if float_nan[c]:
-                np.isnan(plane, out=ok)
-                np.logical_not(ok, out=ok)
-                return True
-            if math.isnan(nd):  # NaN nodata on integer data: no pixel equals it
-                return False
-            np.not_equal(plane, nd, out=ok)
-            return True
 
         def rect_pass(batch: Sequence[tuple[int, int, int, int, int, int]]) -> None:
             """Fill around each scene's read rectangle and mark its pixels valid.
@@ -490,10 +509,13 @@ def prepare_aoi_read(
                 plane[r1:] = fills[c]
                 plane[r0:r1, :c0] = fills[c]
                 plane[r0:r1, c1:] = fills[c]
+                if (n, c) in masked:
+                    continue  # every tile was tested as it was pasted
                 inner = ok[r0:r1, c0:c1]
                 if not nodata_valid(plane[r0:r1, c0:c1], c, inner):
                     inner[...] = True
 
+        masked = set(rect_targets.values())
         tested: set[tuple[int, int]] = set()
         if rects:
             step = -(-len(rects) // min(len(rects), 8))
@@ -557,7 +579,7 @@ def prepare_aoi_read(
             nodata=tuple(nodata),
         )
 
-    return PreparedRead(plan=plan, canvases=canvases, finish=finish)
+    return PreparedRead(plan=plan, canvases=canvases, finish=finish, on_paste=on_paste)
 
 
 async def read_aois_async(
@@ -574,19 +596,28 @@ async def read_aois_async(
     """
     plan = ReadPlan()
     canvases: list[npt.NDArray[Any]] = []
+    owners: list[tuple[Callable[[int, slice, slice], None] | None, int]] = []
     for read in prepared:
         base = len(canvases)
         canvases.extend(read.canvases)
+        owners.extend((read.on_paste, base) for _ in read.canvases)
         plan.add(
             read.plan.jobs.values(),
             (dataclasses.replace(p, target=p.target + base) for p in read.plan.pastes),
         )
+
+    def on_paste(target: int, rows: slice, cols: slice) -> None:
+        hook, base = owners[target]
+        if hook is not None:
+            hook(target - base, rows, cols)
+
     await execute_plan(
         plan,
         canvases,
         backend,
         max_concurrent=max_concurrent,
         on_tile=on_tile,
+        on_paste=on_paste,
         expected=expected,
     )
     return [read.finish() for read in prepared]
