@@ -86,3 +86,58 @@ def test_bottom_rows_still_need_the_whole_tile(cogs: tuple[Path, Path]) -> None:
     _, broken = cogs
     with pytest.raises(TiffFormatError, match="tile 0"):
         _read(broken, Window(col_off=0, row_off=450, width=100, height=40))
+
+
+def test_reads_sharing_a_tile_decode_down_to_the_lowest_row_any_needs(
+    cogs: tuple[Path, Path],
+) -> None:
+    """Concurrent reads of one tile share one fetch and one decode of the rows they need.
+
+    The tile's tail is broken: the shared decode for windows ending at rows 50 and 300
+    stops at row 300 and serves both; a third window down to row 490 makes the shared
+    decode need the tail, so it fails, and the other two decode their own rows (the owner
+    from the bytes it has, the joiner from its own fetch).
+    """
+    intact, broken = cogs
+    header = parse_tiff_header(broken.read_bytes())
+    windows = [
+        Window(col_off=0, row_off=0, width=200, height=50),
+        Window(col_off=100, row_off=150, width=300, height=150),
+    ]
+
+    def plan_of(window: Window) -> tuple[ReadPlan, np.ndarray]:
+        jobs, pastes = plan_window(
+            url=broken.as_uri(),
+            ifd=header.full,
+            byte_order=header.byte_order,
+            window=window,
+            sample=0,
+            target=0,
+        )
+        plan = ReadPlan()
+        plan.add(jobs, pastes)
+        return plan, np.zeros((window.height, window.width), dtype=header.full.dtype)
+
+    async def together(ws: list[Window]) -> tuple[list[np.ndarray], list[object]]:
+        backend = ObstoreBackend()
+        plans = [plan_of(w) for w in ws]
+        outcomes = await asyncio.gather(
+            *(execute_plan(p, [c], backend, max_concurrent=4) for p, c in plans),
+            return_exceptions=True,
+        )
+        return [c for _, c in plans], list(outcomes)
+
+    with rasterio.open(intact) as src:
+        expect = [
+            src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height)) for w in windows
+        ]
+    canvases, outcomes = asyncio.run(together(windows))
+    assert outcomes == [None, None]
+    for got, want in zip(canvases, expect, strict=True):
+        np.testing.assert_array_equal(got, want)
+    deep = Window(col_off=0, row_off=440, width=50, height=50)
+    canvases, outcomes = asyncio.run(together([*windows, deep]))
+    assert outcomes[:2] == [None, None]
+    assert isinstance(outcomes[2], TiffFormatError)
+    for got, want in zip(canvases[:2], expect, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rasteret.errors import FetchError, StaleSourceError
+from rasteret.errors import FetchError, StaleSourceError, TiffFormatError
 from rasteret.io import ObjectMeta, StorageBackend
 from rasteret.io.backend import coalesce_ranges
 from rasteret.io.urls import redact_url
@@ -204,6 +204,8 @@ class _SharedTile:
     """
 
     future: asyncio.Future[npt.NDArray[Any] | None]
+    rows: int
+    """Leading rows the owner and every joiner need: what the shared decode produces."""
     joiners: int = 0
 
 
@@ -279,13 +281,18 @@ async def fetch_and_decode(
     registry = _shared_tiles(loop)
     own: list[TileJob] = []
     joined: list[tuple[TileJob, _SharedTile]] = []
+
+    def need_of(job: TileJob) -> int:
+        return rows_needed(job) if rows_needed is not None else job.rows
+
     for job in jobs:
         entry = registry.get(_share_key(job))
         if entry is not None:  # another read is fetching this very tile right now
             entry.joiners += 1
+            entry.rows = max(entry.rows, need_of(job))
             joined.append((job, entry))
         else:
-            registry[_share_key(job)] = _SharedTile(loop.create_future())
+            registry[_share_key(job)] = _SharedTile(loop.create_future(), rows=need_of(job))
             own.append(job)
 
     def abandon(job: TileJob, tile: npt.NDArray[Any] | None = None) -> _SharedTile | None:
@@ -303,19 +310,28 @@ async def fetch_and_decode(
         need = rows_needed(job) if rows_needed is not None else None
         consume(job, _decode(job, blob, out, need if need != job.rows else None))
 
-    def work_shared(job: TileJob, blob: bytes | memoryview) -> npt.NDArray[Any]:
-        tile = _decode(job, blob, None)  # its own array: other reads paste from it too
+    def work_shared(job: TileJob, blob: bytes | memoryview, rows: int) -> npt.NDArray[Any]:
+        # its own array (other reads paste from it too), down to the lowest row any needs
+        tile = _decode(job, blob, None, rows if rows != job.rows else None)
         consume(job, tile)
         return tile
 
     def work_chunk(
-        items: list[tuple[TileJob, bytes | memoryview, bool]],
+        items: list[tuple[TileJob, bytes | memoryview, _SharedTile | None]],
     ) -> list[npt.NDArray[Any] | None]:
         tiles: list[npt.NDArray[Any] | None] = []
-        for job, blob, shared in items:
-            if shared:
-                tiles.append(work_shared(job, blob))
-            else:
+        for job, blob, entry in items:
+            if entry is None:
+                work(job, blob)
+                tiles.append(None)
+                continue
+            try:
+                tiles.append(work_shared(job, blob, entry.rows))
+            except TiffFormatError:
+                if need_of(job) >= entry.rows:
+                    raise
+                # a joiner needs rows this tile cannot give (a broken tail): this read's
+                # own rows may still decode; the joiners fetch the tile themselves
                 work(job, blob)
                 tiles.append(None)
         return tiles
@@ -323,7 +339,7 @@ async def fetch_and_decode(
     async def decode_chunk(pairs: list[tuple[TileJob, bytes | memoryview]]) -> None:
         # on the loop thread: no joiner can arrive once a tile's entry is abandoned
         entries = [abandon(job) for job, _ in pairs]
-        items = [(j, b, e is not None) for (j, b), e in zip(pairs, entries, strict=True)]
+        items = [(j, b, e) for (j, b), e in zip(pairs, entries, strict=True)]
         try:
             tiles = await loop.run_in_executor(pool, work_chunk, items)
         except BaseException:
