@@ -52,7 +52,8 @@ def cogs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return intact, broken
 
 
-def _read(path: Path, window: Window) -> np.ndarray:
+def _plan(path: Path, window: Window) -> tuple[ReadPlan, np.ndarray]:
+    """The plan of one window over band 1 of ``path``, and the canvas it fills."""
     header = parse_tiff_header(path.read_bytes())
     jobs, pastes = plan_window(
         url=path.as_uri(),
@@ -64,7 +65,11 @@ def _read(path: Path, window: Window) -> np.ndarray:
     )
     plan = ReadPlan()
     plan.add(jobs, pastes)
-    canvas = np.zeros((window.height, window.width), dtype=header.full.dtype)
+    return plan, np.zeros((window.height, window.width), dtype=header.full.dtype)
+
+
+def _read(path: Path, window: Window) -> np.ndarray:
+    plan, canvas = _plan(path, window)
     asyncio.run(execute_plan(plan, [canvas], ObstoreBackend(), max_concurrent=4))
     return canvas
 
@@ -99,28 +104,14 @@ def test_reads_sharing_a_tile_decode_down_to_the_lowest_row_any_needs(
     from the bytes it has, the joiner from its own fetch).
     """
     intact, broken = cogs
-    header = parse_tiff_header(broken.read_bytes())
     windows = [
         Window(col_off=0, row_off=0, width=200, height=50),
         Window(col_off=100, row_off=150, width=300, height=150),
     ]
 
-    def plan_of(window: Window) -> tuple[ReadPlan, np.ndarray]:
-        jobs, pastes = plan_window(
-            url=broken.as_uri(),
-            ifd=header.full,
-            byte_order=header.byte_order,
-            window=window,
-            sample=0,
-            target=0,
-        )
-        plan = ReadPlan()
-        plan.add(jobs, pastes)
-        return plan, np.zeros((window.height, window.width), dtype=header.full.dtype)
-
     async def together(ws: list[Window]) -> tuple[list[np.ndarray], list[object]]:
         backend = ObstoreBackend()
-        plans = [plan_of(w) for w in ws]
+        plans = [_plan(broken, w) for w in ws]
         outcomes = await asyncio.gather(
             *(execute_plan(p, [c], backend, max_concurrent=4) for p, c in plans),
             return_exceptions=True,
