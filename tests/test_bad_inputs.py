@@ -31,6 +31,7 @@ from rasteret.errors import (
     CollectionNotFoundError,
     FetchError,
     IndexFormatError,
+    InputFileNotFoundError,
     InvalidInputError,
     RasteretError,
     StacSearchError,
@@ -131,6 +132,11 @@ def _cli_build(
 def _cli_read(out: str) -> tuple[str, ...]:
     """``rasteret read`` argv of a collection that does not exist, writing to ``out``."""
     return ("read", "nosuch", "--bbox", "0", "0", "1", "1", "--bands", "B04", "--out", out)
+
+
+def _cli_sample(points: str) -> tuple[str, ...]:
+    """``rasteret sample`` argv reading ``points`` (checked before the collection is opened)."""
+    return ("sample", "nosuch", "--points", points, "--bands", "B04", "--out", "{out}.csv")
 
 
 ROWS: list[Row] = [
@@ -587,6 +593,13 @@ ROWS: list[Row] = [
                 ("bbox", "200"),
                 2,
                 _cli_build(maxy="200"),
+            ),
+            (
+                "cli-sample-missing-points",
+                InputFileNotFoundError,
+                ("--points", "no-such-points.csv", "no such file"),
+                3,
+                _cli_sample("no-such-points.csv"),
             ),
             (
                 "cli-read-unknown-output-type",

@@ -125,6 +125,37 @@ class CollectionNotFoundError(RasteretError, FileNotFoundError):
     """No collection of that name exists in the workspace."""
 
 
+class MissingDependencyError(RasteretError, ModuleNotFoundError):
+    """An optional package a feature needs is not installed (the message names the extra).
+
+    A :class:`ModuleNotFoundError` too, so ``except ImportError`` around an optional
+    feature keeps working.
+
+    Attributes:
+        module: The package that could not be imported.
+        extra: The rasteret extra that installs it (``pip install 'rasteret[extra]'``).
+        feature: What the user asked for.
+    """
+
+    def __init__(self, module: str, extra: str, feature: str) -> None:
+        self.module = module
+        self.extra = extra
+        self.feature = feature
+        super().__init__(
+            f"{feature} needs the optional package {module!r}: pip install 'rasteret[{extra}]'",
+            name=module,
+        )
+
+
+class InputFileNotFoundError(InvalidInputError, FileNotFoundError):
+    """A file a caller named as input (``--points``, ``--geojson``) does not exist.
+
+    An :class:`InvalidInputError` (it names the parameter and the path) that is also a
+    :class:`FileNotFoundError`, so the command line reports it as "not found" (exit 3)
+    and ``except FileNotFoundError`` keeps working.
+    """
+
+
 class RasteretWarning(UserWarning):
     """Base class of every warning rasteret emits, so users can filter them."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -19,7 +21,14 @@ from pystac_client import Client
 
 from rasteret_sandbox import catalog as cat
 from rasteret_sandbox.catalog import SampleCatalog
-from rasteret_sandbox.servers import MotoS3Server, NginxServer, RangeServer, StacApiServer
+from rasteret_sandbox.servers import (
+    MotoS3Server,
+    NginxServer,
+    RangeServer,
+    ServerStartError,
+    StacApiServer,
+    _process,
+)
 
 
 def _get(
@@ -283,3 +292,34 @@ def test_pc_item_grids_match_their_files(sample_catalog: SampleCatalog) -> None:
                 assert list(src.transform)[:6] == pytest.approx(transform[:6])
             checked[collection] = key
     assert set(checked) == {"landsat-8-c2-l2", "naip"}
+
+
+def test_a_port_clash_is_retried_on_a_fresh_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process binding the port between free_port() and the server's bind is survived."""
+    real_free_port = _process.free_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = int(taken.getsockname()[1])
+        offered = iter([busy])
+        monkeypatch.setattr(_process, "free_port", lambda: next(offered, None) or real_free_port())
+        with NginxServer(tmp_path) as srv:
+            assert srv.port not in (None, busy)
+            assert _get(f"{srv.url}/missing.tif")[0] == 404
+
+
+def test_a_start_failure_other_than_a_clash_is_not_retried(tmp_path: Path) -> None:
+    """A server that dies for another reason fails at once, with its log in the message."""
+    launched: list[int] = []
+
+    def argv(port: int) -> list[str]:
+        launched.append(port)
+        return [sys.executable, "-c", "import sys; print('bad config'); sys.exit(3)"]
+
+    with pytest.raises(ServerStartError, match=r"(?s)exited with code 3.*bad config"):
+        _process._spawn_on_free_port(
+            argv, lambda _port: False, what="doomed", log=tmp_path / "log", timeout_s=10.0
+        )
+    assert len(launched) == 1

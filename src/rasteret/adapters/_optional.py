@@ -10,20 +10,11 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from rasteret.errors import RasteretError
+from rasteret.errors import MissingDependencyError
 
-
-class MissingDependencyError(RasteretError, ModuleNotFoundError):
-    """An optional package a feature needs is not installed (the message names the extra)."""
-
-    def __init__(self, module: str, extra: str, feature: str) -> None:
-        self.module = module
-        self.extra = extra
-        self.feature = feature
-        super().__init__(
-            f"{feature} needs the optional package {module!r}: pip install 'rasteret[{extra}]'",
-            name=module,
-        )
+# MissingDependencyError is defined with the other errors in rasteret.errors; it stays
+# importable from here for code written before it moved.
+__all__ = ["MissingDependencyError", "require"]
 
 
 def require(module: str, *, extra: str, feature: str) -> ModuleType:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from rasteret._version import __version__
-from rasteret.adapters._optional import MissingDependencyError
 from rasteret.cli.catalog_commands import add_build, add_collections, add_datasets
 from rasteret.cli.common import EXIT_CODES_HELP, ExitCode, to_json
 from rasteret.cli.pixel_commands import add_read, add_sample
@@ -24,6 +23,7 @@ from rasteret.errors import (
     BandMappingError,
     FetchError,
     InvalidInputError,
+    MissingDependencyError,
     RasteretError,
     UnsupportedReadError,
 )
@@ -96,8 +96,11 @@ def exit_code_for(err: BaseException) -> ExitCode:
     if isinstance(err, MissingDependencyError | BandMappingError | UnsupportedReadError):
         return ExitCode.USAGE
     if isinstance(err, InvalidInputError):
+        # An unknown dataset id or a missing input file (InputFileNotFoundError) names a
+        # parameter like any bad input, but scripts branch on "not found" for them.
         unknown_dataset = err.parameter == "dataset" and err.reason.startswith("unknown")
-        return ExitCode.NOT_FOUND if unknown_dataset else ExitCode.USAGE
+        missing_file = isinstance(err, FileNotFoundError)
+        return ExitCode.NOT_FOUND if unknown_dataset or missing_file else ExitCode.USAGE
     if isinstance(err, FileNotFoundError | LookupError):  # incl. CollectionNotFound, NoItems
         return ExitCode.NOT_FOUND
     # FetchError is an OSError; rasteret's RuntimeErrors (search, build, stale source)

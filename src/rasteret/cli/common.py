@@ -14,7 +14,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from rasteret.errors import InvalidInputError
+from rasteret.errors import InputFileNotFoundError, InvalidInputError
 
 
 class ExitCode(IntEnum):
@@ -85,10 +85,14 @@ def _as_text(result: Any, indent: str = "") -> str:
 
 
 def input_file(parameter: str, value: str) -> Path:
-    """An existing input file, else :class:`FileNotFoundError` naming the option."""
+    """An existing input file, else :class:`InputFileNotFoundError` naming the option.
+
+    The error is rasteret's own (so ``--json`` reports its type and the parameter) and
+    still a :class:`FileNotFoundError` (so the exit status stays 3, "not found").
+    """
     path = Path(value).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"{parameter}: no such file: {path}")
+        raise InputFileNotFoundError(parameter, str(path), "no such file")
     return path
 
 

@@ -281,29 +281,41 @@ async def fetch_and_decode(
     registry = _shared_tiles(loop)
     own: list[TileJob] = []
     joined: list[tuple[TileJob, _SharedTile]] = []
+    mine: dict[tuple[str, int, int], _SharedTile] = {}  # the entries this call registered
 
     def need_of(job: TileJob) -> int:
         return rows_needed(job) if rows_needed is not None else job.rows
 
     for job in jobs:
-        entry = registry.get(_share_key(job))
+        key = _share_key(job)
+        entry = registry.get(key)
         if entry is not None:  # another read is fetching this very tile right now
             entry.joiners += 1
             entry.rows = max(entry.rows, need_of(job))
             joined.append((job, entry))
         else:
-            registry[_share_key(job)] = _SharedTile(loop.create_future(), rows=need_of(job))
+            registry[key] = mine[key] = _SharedTile(loop.create_future(), rows=need_of(job))
             own.append(job)
 
-    def abandon(job: TileJob, tile: npt.NDArray[Any] | None = None) -> _SharedTile | None:
-        """Close ``job``'s entry to new joiners; hand waiting ones ``tile`` (None: refetch)."""
-        entry = registry.pop(_share_key(job), None)
-        if entry is not None and not entry.future.done():
-            if tile is not None or not entry.joiners:
-                entry.future.set_result(tile)
-            else:
-                return entry
-        return None
+    def abandon(job: TileJob) -> _SharedTile | None:
+        """Close ``job``'s own entry to new joiners; return it if someone joined.
+
+        Only this call's entry is taken out of the registry: once it is gone, another
+        read may have registered the same tile with rows of its own, and that entry is
+        not ours to decode or to cancel. With nobody waiting it resolves to None.
+        """
+        key = _share_key(job)
+        entry = mine.pop(key, None)
+        if entry is None:
+            return None
+        if registry.get(key) is entry:
+            del registry[key]
+        if entry.future.done():
+            return None
+        if not entry.joiners:
+            entry.future.set_result(None)
+            return None
+        return entry
 
     def work(job: TileJob, blob: bytes | memoryview) -> None:
         out = destination(job) if destination is not None else None

@@ -1,7 +1,9 @@
 """Process plumbing shared by the local servers: ports, readiness polling, stopping, errors.
 
 Every server binds ``127.0.0.1`` on a free port, polls until it answers and, when it
-fails to come up, raises :class:`ServerStartError` with the tail of its log. Children are
+fails to come up, raises :class:`ServerStartError` with the tail of its log. The
+pick-a-port, start, retry-on-a-clash loop lives once here (:func:`_on_free_port`,
+:func:`_spawn_on_free_port`) so every server handles the port race the same way. Children are
 started in their own session and stopped by PID (signal, then SIGKILL to the group).
 :class:`LogEntry` is the request record that the HTTP servers hand to tests.
 """
@@ -18,11 +20,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ _START_TIMEOUT_S = 60.0
 """How long a server may take to answer before start() gives up (pgstac needs the most)."""
 _STOP_TIMEOUT_S = 10.0
 """How long a process may take to exit after SIGTERM before it is killed."""
+_PORT_ATTEMPTS = 5
+"""How many fresh ports a server tries before it gives up on a port clash."""
+
+_T = TypeVar("_T")
 
 
 class ServerStartError(RuntimeError):
@@ -134,6 +140,97 @@ def _stop_process(proc: subprocess.Popen[bytes] | None, *, sig: int = signal.SIG
     # Workers that outlived their master (after a SIGKILL) are in the same group.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _is_port_clash(err: ServerStartError) -> bool:
+    """Tell whether a start failed because another process bound the port first."""
+    return "address already in use" in str(err).lower()
+
+
+def _on_free_port(
+    start: Callable[[int], _T],
+    *,
+    attempts: int = _PORT_ATTEMPTS,
+    retry: Callable[[ServerStartError], bool] = _is_port_clash,
+) -> tuple[int, _T]:
+    """Run ``start(port)`` on a fresh free port until it succeeds; return the port and result.
+
+    :func:`free_port` releases the port before the server binds it, so another process can
+    take it in between. ``start`` raises :class:`ServerStartError` when the server did not
+    come up; a failure that ``retry`` accepts (by default a port clash) is tried again on
+    a new port, any other propagates at once. ``start`` must clean up after itself before
+    raising, since the next attempt starts from scratch.
+
+    Raises:
+        ServerStartError: A failure ``retry`` rejects, or the last one after ``attempts``.
+    """
+    last: ServerStartError | None = None
+    for _attempt in range(attempts):
+        port = free_port()
+        try:
+            return port, start(port)
+        except ServerStartError as err:
+            if not retry(err):
+                raise
+            last = err
+    raise last or ServerStartError(f"no attempt to start on a free port ({attempts=})")
+
+
+def _spawn_on_free_port(
+    argv: Callable[[int], Sequence[str]],
+    ready: Callable[[int], bool],
+    *,
+    what: str,
+    log: Path,
+    timeout_s: float,
+    stop_signal: int = signal.SIGTERM,
+    attempts: int = _PORT_ATTEMPTS,
+    retry: Callable[[ServerStartError], bool] = _is_port_clash,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start the process ``argv(port)`` on a free port and wait until ``ready(port)``.
+
+    The child gets its own session (so :func:`_stop_process` can reach its workers) and
+    appends its output to ``log``, whose tail ends any :class:`ServerStartError`. A child
+    that exits or does not answer within ``timeout_s`` is stopped with ``stop_signal``
+    before the next attempt, so a failed start never leaves a process behind.
+
+    Args:
+        argv: The command line for a port (may write a config file for it first).
+        ready: Whether the server on that port answers yet.
+        what: The server's name in error messages.
+        log: File the child's stdout and stderr are appended to.
+        timeout_s: How long one attempt may take to become ready.
+        stop_signal: The signal that stops this server cleanly (see :func:`_stop_process`).
+        attempts: How many ports to try.
+        retry: Which start failures are worth another port (see :func:`_on_free_port`).
+        cwd: Working directory of the child (default: ours).
+        env: Environment of the child (default: ours).
+
+    Returns:
+        The port and the running process.
+    """
+
+    def start(port: int) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                list(argv(port)),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                cwd=cwd,
+                env=env,
+            )
+        try:
+            _wait_until(lambda: ready(port), timeout_s=timeout_s, proc=proc, what=what, log=log)
+        except BaseException:  # also on Ctrl-C: the caller never saw this process
+            _stop_process(proc, sig=stop_signal)
+            raise
+        return proc
+
+    return _on_free_port(start, attempts=attempts, retry=retry)
 
 
 def _require_binary(path: str | Path, package: str) -> str:

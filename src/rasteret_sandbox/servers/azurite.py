@@ -28,9 +28,8 @@ from rasteret_sandbox.servers._process import (
     _LOCALHOST,
     ServerStartError,
     _Server,
+    _spawn_on_free_port,
     _stop_process,
-    _wait_until,
-    free_port,
 )
 
 logger = logging.getLogger(__name__)
@@ -159,47 +158,37 @@ class AzuriteServer(_Server):
         binary = find_azurite()
         self._tmp = Path(tempfile.mkdtemp(prefix="rasteret-azurite-"))
         log = self._tmp / "azurite.log"
-        last_error: ServerStartError | None = None
-        for _attempt in range(3):
-            port = free_port()
-            args = [
+        data = self._tmp / "data"
+
+        def argv(port: int) -> list[str]:
+            return [
                 binary,
                 "--blobHost",
                 _LOCALHOST,
                 "--blobPort",
                 str(port),
                 "--location",
-                str(self._tmp / "data"),
+                str(data),
                 "--loose",
                 "--skipApiVersionCheck",
             ]
-            with log.open("ab") as out:
-                self._proc = subprocess.Popen(
-                    args,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=out,
-                    start_new_session=True,
-                )
-            url = f"http://{_LOCALHOST}:{port}/"
-            try:
-                _wait_until(
-                    lambda u=url: _answers(u),  # type: ignore[misc]
-                    timeout_s=30.0,
-                    proc=self._proc,
-                    what="azurite-blob",
-                    log=log,
-                )
-            except ServerStartError as err:
-                last_error = err
-                _stop_process(self._proc, sig=signal.SIGKILL)
-                self._proc = None
-                continue
-            self.port = port
-            logger.info("azurite blob service on %s (pid %d)", self.url, self._proc.pid)
-            return
-        self.stop()
-        raise last_error or ServerStartError("azurite-blob did not start")
+
+        try:
+            # Every failed start gets a fresh port, not only one recognised as a port clash.
+            self.port, self._proc = _spawn_on_free_port(
+                argv,
+                lambda port: _answers(f"http://{_LOCALHOST}:{port}/"),
+                what="azurite-blob",
+                log=log,
+                timeout_s=30.0,
+                stop_signal=signal.SIGKILL,
+                attempts=3,
+                retry=lambda _err: True,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("azurite blob service on %s (pid %d)", self.url, self._proc.pid)
 
     def stop(self) -> None:
         """Stop azurite by PID and remove its data directory; safe to call twice."""

@@ -43,12 +43,10 @@ from typing import Any, Literal
 from rasteret_sandbox.servers._process import (
     _LOCALHOST,
     _START_TIMEOUT_S,
-    ServerStartError,
     _http_ok,
     _Server,
+    _spawn_on_free_port,
     _stop_process,
-    _wait_until,
-    free_port,
 )
 
 logger = logging.getLogger(__name__)
@@ -323,47 +321,24 @@ class FaultProxy(_Server):
         """Start the proxy process on a free port and wait until its control endpoint answers."""
         self._tmp = Path(tempfile.mkdtemp(prefix="rasteret-fault-proxy-"))
         self._log_path = self._tmp / "proxy.log"
-        last: ServerStartError | None = None
-        for _attempt in range(5):
-            port = free_port()
-            with self._log_path.open("ab") as log:
-                self._proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "rasteret_sandbox.servers.fault_proxy",
-                        "--upstream",
-                        self.upstream,
-                        "--port",
-                        str(port),
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                )
-            control = f"http://{_LOCALHOST}:{port}{CONTROL_PATH}"
-            try:
-                _wait_until(
-                    lambda url=control: _http_ok(url, 0.5),  # type: ignore[misc]
-                    timeout_s=_START_TIMEOUT_S,
-                    proc=self._proc,
-                    what="fault proxy",
-                    log=self._log_path,
-                )
-            except ServerStartError as err:
-                last = err
-                _stop_process(self._proc)
-                self._proc = None
-                if "address already in use" in str(err).lower():
-                    continue
-                raise
-            self.port = port
-            faults, latency = self._initial
-            self.set_faults(faults, latency_s=latency)
-            logger.info("fault proxy for %s at %s", self.upstream, self.url)
-            return
-        raise last or ServerStartError("fault proxy did not start")
+        self.port, self._proc = _spawn_on_free_port(
+            lambda port: [
+                sys.executable,
+                "-m",
+                "rasteret_sandbox.servers.fault_proxy",
+                "--upstream",
+                self.upstream,
+                "--port",
+                str(port),
+            ],
+            lambda port: _http_ok(f"http://{_LOCALHOST}:{port}{CONTROL_PATH}", 0.5),
+            what="fault proxy",
+            log=self._log_path,
+            timeout_s=_START_TIMEOUT_S,
+        )
+        faults, latency = self._initial
+        self.set_faults(faults, latency_s=latency)
+        logger.info("fault proxy for %s at %s", self.upstream, self.url)
 
     def stop(self) -> None:
         """Stop the proxy process by PID; safe to call twice."""

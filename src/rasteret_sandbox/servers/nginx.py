@@ -21,9 +21,8 @@ from rasteret_sandbox.servers._process import (
     _http_ok,
     _require_binary,
     _Server,
+    _spawn_on_free_port,
     _stop_process,
-    _wait_until,
-    free_port,
 )
 
 logger = logging.getLogger(__name__)
@@ -116,55 +115,41 @@ class NginxServer(_Server):
         binary = _require_binary("nginx", "nginx-light")
         if not self.root.is_dir():
             raise ServerStartError(f"nginx root {self.root} is not a directory")
-        self._tmp = Path(tempfile.mkdtemp(prefix="rasteret-nginx-"))
+        self._tmp = tmp = Path(tempfile.mkdtemp(prefix="rasteret-nginx-"))
         # When the master runs as root its workers would drop to 'nobody', which cannot read
         # pytest's 0700 temp dirs; keep them as the current user instead.
         user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
-        last_error: ServerStartError | None = None
-        for _attempt in range(5):
-            port = free_port()
-            conf = self._tmp / "nginx.conf"
+        conf = tmp / "nginx.conf"
+        log = tmp / "error.log"
+
+        def argv(port: int) -> list[str]:
             conf.write_text(
                 _NGINX_CONF.format(
                     user=user,
                     workers=self.workers,
-                    tmp=self._tmp,
+                    tmp=tmp,
                     host=_LOCALHOST,
                     port=port,
                     root=self.root,
                     barrier=_NGINX_BARRIER,
                 )
             )
-            log = self._tmp / "error.log"
-            with log.open("ab") as err:
-                self._proc = subprocess.Popen(
-                    [binary, "-p", str(self._tmp), "-c", str(conf), "-e", str(log)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=err,
-                    stderr=err,
-                    start_new_session=True,
-                )
-            barrier = f"http://{_LOCALHOST}:{port}{_NGINX_BARRIER}"
-            try:
-                _wait_until(
-                    lambda url=barrier: _http_ok(url, 0.5),  # type: ignore[misc]
-                    timeout_s=10.0,
-                    proc=self._proc,
-                    what="nginx",
-                    log=log,
-                )
-            except ServerStartError as err:
-                last_error = err
-                _stop_process(self._proc, sig=signal.SIGQUIT)
-                self._proc = None
-                if "Address already in use" in str(err):
-                    continue
-                break
-            self.port = port
-            logger.info("nginx serving %s at %s", self.root, self.url)
-            return
-        self._cleanup_tmp()
-        raise last_error or ServerStartError("nginx did not start")
+            return [binary, "-p", str(tmp), "-c", str(conf), "-e", str(log)]
+
+        try:
+            # SIGQUIT is nginx's graceful stop: workers finish in-flight requests first.
+            self.port, self._proc = _spawn_on_free_port(
+                argv,
+                lambda port: _http_ok(f"http://{_LOCALHOST}:{port}{_NGINX_BARRIER}", 0.5),
+                what="nginx",
+                log=log,
+                timeout_s=10.0,
+                stop_signal=signal.SIGQUIT,
+            )
+        except BaseException:
+            self._cleanup_tmp()
+            raise
+        logger.info("nginx serving %s at %s", self.root, self.url)
 
     def stop(self) -> None:
         """Stop nginx (SIGQUIT lets workers finish in-flight requests) and remove its files."""

@@ -22,11 +22,11 @@ from rasteret_sandbox.servers._process import (
     ServerStartError,
     _http_ok,
     _log_tail,
+    _on_free_port,
     _require_binary,
     _Server,
+    _spawn_on_free_port,
     _stop_process,
-    _wait_until,
-    free_port,
 )
 
 logger = logging.getLogger(__name__)
@@ -142,8 +142,8 @@ class StacApiServer(_Server):
             "initdb",
             setup_log,
         )
-        for _attempt in range(5):
-            port = free_port()
+
+        def pg_ctl_start(port: int) -> None:
             options = (
                 f"-c listen_addresses={_LOCALHOST} -p {port} -k {self._pg_dir} "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -165,17 +165,15 @@ class StacApiServer(_Server):
                 ]
             )
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-            if proc.returncode == 0:
-                self.pg_port = port
-                self._pg_started = True
-                return
-            tail = _log_tail(log)
-            if "already in use" not in tail:
+            if proc.returncode != 0:  # the server log's tail says whether the port clashed
                 raise ServerStartError(
                     f"pg_ctl start failed ({proc.returncode}): "
-                    f"{proc.stderr.decode(errors='replace')}\n{tail}"
+                    f"{proc.stderr.decode(errors='replace')}\n{_log_tail(log)}"
                 )
-        raise ServerStartError(f"PostgreSQL found no free port:\n{_log_tail(log)}")
+
+        # pg_ctl -w waits until the server accepts connections, so readiness is its job.
+        self.pg_port, _ = _on_free_port(pg_ctl_start)
+        self._pg_started = True
 
     def _migrate(self) -> None:
         """Install the pgstac schema (creates PostGIS and the pgstac roles)."""
@@ -209,49 +207,28 @@ class StacApiServer(_Server):
 
     def _start_api(self) -> None:
         """Start uvicorn with the app factory and poll /collections until it answers."""
-        for _attempt in range(5):
-            port = free_port()
-            with self.api_log.open("ab") as out:
-                self._api = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "stac_fastapi.pgstac.app:create_app",
-                        "--factory",
-                        "--host",
-                        _LOCALHOST,
-                        "--port",
-                        str(port),
-                        "--log-level",
-                        "warning",
-                        "--no-access-log",
-                    ],
-                    cwd=self.workdir,  # the settings also read a .env file from the cwd
-                    env=self._api_env(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=out,
-                    start_new_session=True,
-                )
-            url = f"http://{_LOCALHOST}:{port}/collections"
-            try:
-                _wait_until(
-                    lambda url=url: _http_ok(url),  # type: ignore[misc]
-                    timeout_s=_START_TIMEOUT_S,
-                    proc=self._api,
-                    what="stac-fastapi-pgstac (uvicorn)",
-                    log=self.api_log,
-                )
-            except ServerStartError as err:
-                _stop_process(self._api)
-                self._api = None
-                if "address already in use" in str(err).lower():
-                    continue
-                raise
-            self.port = port
-            return
-        raise ServerStartError(f"uvicorn found no free port:\n{_log_tail(self.api_log)}")
+        self.port, self._api = _spawn_on_free_port(
+            lambda port: [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "stac_fastapi.pgstac.app:create_app",
+                "--factory",
+                "--host",
+                _LOCALHOST,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            lambda port: _http_ok(f"http://{_LOCALHOST}:{port}/collections"),
+            what="stac-fastapi-pgstac (uvicorn)",
+            log=self.api_log,
+            timeout_s=_START_TIMEOUT_S,
+            cwd=self.workdir,  # the settings also read a .env file from the cwd
+            env=self._api_env(),
+        )
 
     # -- loading
 
