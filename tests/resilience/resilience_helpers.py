@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+import rasteret
 from rasteret.io import ObstoreBackend
 from rasteret.io.retry import RetryPolicy
 from rasteret_sandbox.catalog import SampleCatalog
@@ -26,6 +29,30 @@ def make_backend(**overrides: Any) -> ObstoreBackend:
     }
     options.update(overrides)
     return ObstoreBackend(**options)
+
+
+def build_red(
+    catalog: Path | str, workspace: Path, *, name: str, **options: Any
+) -> rasteret.Collection:
+    """Index the red band of a proxied static catalog (what the fault and soak tests read)."""
+    return rasteret.build_from_stac(
+        name=name,
+        stac_api=str(catalog),
+        collection=COLLECTION,
+        band_map={"red": "red"},
+        static_catalog=True,
+        workspace_dir=workspace,
+        **options,
+    )
+
+
+def read_red(
+    coll: rasteret.Collection, aoi: tuple[float, ...], backend: ObstoreBackend | None = None
+) -> np.ndarray:
+    """The red band of one AOI (a single array: one AOI, one band)."""
+    result = coll.get_numpy(aoi, "red", backend=backend)
+    assert not isinstance(result, list)
+    return result.data
 
 
 def write_proxied_catalog(

@@ -46,7 +46,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from resilience_helpers import COLLECTION, OBSTORE_RETRIES, POLICY, make_backend
+from resilience_helpers import (
+    OBSTORE_RETRIES,
+    POLICY,
+    build_red,
+    make_backend,
+    read_red,
+)
 
 import rasteret
 from rasteret.errors import BuildError, FetchError
@@ -122,23 +128,9 @@ class Clean:
 
 
 def _build(catalog: Path, workspace: Path, backend: ObstoreBackend) -> rasteret.Collection:
-    return rasteret.build_from_stac(
-        name="faults",
-        stac_api=str(catalog),
-        collection=COLLECTION,
-        band_map={"red": "red"},
-        static_catalog=True,
-        workspace_dir=workspace,
-        backend=backend,
-        force=True,
-        max_concurrent=4,
+    return build_red(
+        catalog, workspace, name="faults", backend=backend, force=True, max_concurrent=4
     )
-
-
-def _read(coll: rasteret.Collection, aoi: tuple[float, ...], backend: ObstoreBackend) -> np.ndarray:
-    result = coll.get_numpy(aoi, "red", backend=backend)
-    assert not isinstance(result, list)
-    return result.data
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +145,7 @@ def clean(
     minx, miny, maxx, maxy = next(iter(coll)).geometry.bounds
     w, h = maxx - minx, maxy - miny
     aoi = (minx + 0.2 * w, miny + 0.2 * h, minx + 0.7 * w, miny + 0.6 * h)
-    pixels = _read(coll, aoi, backend)
+    pixels = read_red(coll, aoi, backend)
     assert pixels.size and np.any(pixels)  # a real read, not an empty canvas
     column = coll.to_table().column(schema.band_column("red"))
     return Clean(coll, column, aoi, pixels)
@@ -206,11 +198,11 @@ def test_read_under_fault(
 ) -> None:
     fault_proxy.set_faults(row.faults)
     if row.ok:
-        pixels = _read(clean.collection, clean.aoi, fast_backend())
+        pixels = read_red(clean.collection, clean.aoi, fast_backend())
         np.testing.assert_array_equal(pixels, clean.pixels)
     else:
         with pytest.raises(FetchError) as info:
-            _read(clean.collection, clean.aoi, fast_backend())
+            read_red(clean.collection, clean.aoi, fast_backend())
         _check_fetch_error(info.value, row)
         assert info.value.start is not None and info.value.end is not None
         assert f"[{info.value.start}, {info.value.end})" in str(info.value)

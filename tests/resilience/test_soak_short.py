@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from resilience_helpers import COLLECTION, make_backend
+from resilience_helpers import build_red, make_backend
 
 import rasteret
 from rasteret_sandbox.servers import Fault, FaultProxy
@@ -33,14 +33,7 @@ OBJECTS_BOUND = 150
 def soak_collection(
     proxied_catalog: Path, fault_proxy: FaultProxy, tmp_path: Path
 ) -> rasteret.Collection:
-    return rasteret.build_from_stac(
-        name="soak",
-        stac_api=str(proxied_catalog),
-        collection=COLLECTION,
-        band_map={"red": "red"},
-        static_catalog=True,
-        workspace_dir=tmp_path,
-    )
+    return build_red(proxied_catalog, tmp_path, name="soak")
 
 
 def test_short_soak_leaks_nothing(

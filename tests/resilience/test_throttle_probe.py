@@ -28,11 +28,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from resilience_helpers import COLLECTION, OBSTORE_RETRIES, POLICY, make_backend
+from resilience_helpers import (
+    OBSTORE_RETRIES,
+    POLICY,
+    build_red,
+    make_backend,
+    read_red,
+)
 
 import rasteret
 from rasteret.errors import FetchError
-from rasteret.io import ObstoreBackend
 from rasteret.io.retry import RetryPolicy
 from rasteret.io.throttle import ProbeTarget
 from rasteret_sandbox.servers import Fault, FaultProxy
@@ -56,12 +61,6 @@ class Clean:
     href: str
 
 
-def _read(coll: rasteret.Collection, aoi: tuple[float, ...], backend: ObstoreBackend) -> np.ndarray:
-    result = coll.get_numpy(aoi, "red", backend=backend)
-    assert not isinstance(result, list)
-    return result.data
-
-
 @pytest.fixture(scope="module")
 def clean(
     proxied_catalog: Path,
@@ -70,20 +69,17 @@ def clean(
 ) -> Clean:
     _fault_proxy_session.clear()
     backend = make_backend()
-    coll = rasteret.build_from_stac(
+    coll = build_red(
+        proxied_catalog,
+        tmp_path_factory.mktemp("throttle"),
         name="throttle",
-        stac_api=str(proxied_catalog),
-        collection=COLLECTION,
-        band_map={"red": "red"},
-        static_catalog=True,
-        workspace_dir=tmp_path_factory.mktemp("throttle"),
         backend=backend,
         force=True,
     )
     minx, miny, maxx, maxy = next(iter(coll)).geometry.bounds
     w, h = maxx - minx, maxy - miny
     aoi = (minx + 0.3 * w, miny + 0.3 * h, minx + 0.6 * w, miny + 0.5 * h)
-    pixels = _read(coll, aoi, backend)
+    pixels = read_red(coll, aoi, backend)
     assert pixels.size and np.any(pixels)
     first = sorted(p for p in proxied_catalog.parent.glob("*.json") if p != proxied_catalog)[0]
     item = json.loads(first.read_text())
@@ -119,7 +115,7 @@ def _waited(proxy: FaultProxy) -> float:
 def test_retry_after_seconds_is_waited(clean: Clean, fault_proxy: FaultProxy) -> None:
     _throttle(fault_proxy, 2)
     started = time.perf_counter()
-    pixels = _read(clean.collection, clean.aoi, make_backend(retry_policy=PATIENT))
+    pixels = read_red(clean.collection, clean.aoi, make_backend(retry_policy=PATIENT))
     assert time.perf_counter() - started >= 2.0
     np.testing.assert_array_equal(pixels, clean.pixels)
     assert _waited(fault_proxy) >= 2.0
@@ -128,7 +124,7 @@ def test_retry_after_seconds_is_waited(clean: Clean, fault_proxy: FaultProxy) ->
 def test_retry_after_http_date_is_waited(clean: Clean, fault_proxy: FaultProxy) -> None:
     # An HTTP date has whole seconds: 3 s ahead is 2 to 3 s ahead, less the time to the probe.
     _throttle(fault_proxy, email.utils.formatdate(time.time() + 3, usegmt=True))
-    pixels = _read(clean.collection, clean.aoi, make_backend(retry_policy=PATIENT))
+    pixels = read_red(clean.collection, clean.aoi, make_backend(retry_policy=PATIENT))
     np.testing.assert_array_equal(pixels, clean.pixels)
     assert _waited(fault_proxy) >= 1.4
 
@@ -137,7 +133,7 @@ def test_huge_retry_after_is_capped(clean: Clean, fault_proxy: FaultProxy) -> No
     _throttle(fault_proxy, 86400)
     capped = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=1.6, throttle_floor_s=0.05)
     started = time.perf_counter()
-    pixels = _read(clean.collection, clean.aoi, make_backend(retry_policy=capped))
+    pixels = read_red(clean.collection, clean.aoi, make_backend(retry_policy=capped))
     assert time.perf_counter() - started < 6.0
     np.testing.assert_array_equal(pixels, clean.pixels)
     assert 1.5 <= _waited(fault_proxy) < 4.0
