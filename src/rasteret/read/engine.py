@@ -176,6 +176,7 @@ def _decode(
     out: npt.NDArray[Any] | None = None,
     rows_needed: int | None = None,
 ) -> npt.NDArray[Any]:
+    """Decode ``job``'s bytes, down to row ``rows_needed`` (None or all rows: the whole tile)."""
     if len(data) != job.length:
         raise FetchError(
             f"short read: got {len(data)} of {job.length} bytes (the object may have changed "
@@ -191,7 +192,7 @@ def _decode(
         rows=job.rows,
         source=f"{redact_url(job.key.url)} tile {job.key.tile_index}",
         out=out,
-        rows_needed=rows_needed,
+        rows_needed=None if rows_needed == job.rows else rows_needed,
     )
 
 
@@ -319,12 +320,11 @@ async def fetch_and_decode(
 
     def work(job: TileJob, blob: bytes | memoryview) -> None:
         out = destination(job) if destination is not None else None
-        need = rows_needed(job) if rows_needed is not None else None
-        consume(job, _decode(job, blob, out, need if need != job.rows else None))
+        consume(job, _decode(job, blob, out, need_of(job)))
 
     def work_shared(job: TileJob, blob: bytes | memoryview, rows: int) -> npt.NDArray[Any]:
         # its own array (other reads paste from it too), down to the lowest row any needs
-        tile = _decode(job, blob, None, rows if rows != job.rows else None)
+        tile = _decode(job, blob, None, rows)
         consume(job, tile)
         return tile
 

@@ -186,12 +186,14 @@ def _to_table(
     # Python object per row would cost more than the whole read)
     # (built from buffers: pa.array on NumPy or Python values would import pandas)
     rows = array_of(np.concatenate(scene_idx))
-    stamps = np.array([0 if s.datetime is None else micros(s.datetime) for s in scenes])
+    stamps = np.array(
+        [0 if s.datetime is None else micros(s.datetime) for s in scenes], dtype=np.int64
+    )
     dated = np.array([s.datetime is not None for s in scenes], dtype=bool)
     table = {
         _POINT_INDEX: array_of(np.concatenate(point_idx)),
         _SCENE_ID: pc.take(string_array([s.id for s in scenes]), rows),
-        _DATETIME: pc.take(array_of(stamps.astype(np.int64), _TIMESTAMP, valid=dated), rows),
+        _DATETIME: pc.take(array_of(stamps, _TIMESTAMP, valid=dated), rows),
     }
     for band in bands:
         chunks = columns[band]

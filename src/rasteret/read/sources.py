@@ -63,11 +63,7 @@ class SourceCache:
         return got
 
     def store(self, ids: Sequence[str], code: str, sources: Sequence[BandSource | None]) -> None:
-        """Remember ``sources`` (one per id) unless ids repeat, which disables the cache."""
-        if len(set(ids)) != len(ids):
-            self._usable = False
-            self._sources.clear()
-            return
+        """Remember ``sources``, one per id (rows of the table whose ids were checked)."""
         if self._usable:
             self._sources.update(((i, code), src) for i, src in zip(ids, sources, strict=True))
 
