@@ -3,12 +3,20 @@
 ``python -m benchmarks.run [--latency-ms 20] [--runs 5] [--only time-series,points]``
 
 It generates the dataset once (cached, see :mod:`benchmarks.dataset`), starts on
-127.0.0.1 nginx (the object store), the latency proxy in front of it and a STAC API
-(stac-fastapi-pgstac) holding the items, builds rasteret's indexes (untimed: that is
-the index-build workload's job), then runs every workload x contender in a fresh
-process per run, interleaving contenders so that drifts in machine load hit all of them.
+127.0.0.1 the object store and a STAC API (stac-fastapi-pgstac) holding the items, builds
+rasteret's indexes (untimed: that is the index-build workload's job), then runs every
+workload x contender in a fresh process per run, interleaving contenders so that drifts
+in machine load hit all of them.
 The first run of each contender saves its output, and all outputs are compared pixel for
 pixel with rasteret's; a mismatch is reported and fails the run (exit code 1).
+
+The object store is nginx adding the first-byte delay itself (``echo_sleep``), so the
+body goes out on nginx's sendfile path as from a remote store, without a relay copying
+every byte on the two cores the contenders run on. A bandwidth cap (``--bandwidth-mbps``)
+needs per-response pacing nginx cannot do for short responses (its ``limit_rate`` grants
+the first second's allowance at once), so with a cap the delay and the pacing come from
+:mod:`benchmarks.latency_proxy` in front of a plain nginx instead. Request counts, bytes
+and overlap come from nginx's access log, or from the proxy's counters.
 
 Results go to ``benchmarks/results/<name>.json``, ``<name>.md`` (the table) and
 ``<name>.png`` (speed-up chart), with the machine and settings.
@@ -17,6 +25,7 @@ Results go to ``benchmarks/results/<name>.json``, ``<name>.md`` (the table) and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -34,12 +43,52 @@ import numpy as np
 from benchmarks import dataset as ds
 from benchmarks import report
 from benchmarks.workloads import Workload, build_workload, define
+from rasteret_sandbox.servers import LogEntry, NginxServer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def traffic_of(entries: list[LogEntry]) -> dict[str, Any]:
+    """Requests, body bytes, header reads and peak overlap, from nginx's access log."""
+    events = []
+    for e in entries:
+        end = e.finished_s or 0.0
+        events += [(end - (e.duration_s or 0.0), 1), (end, -1)]
+    in_flight = peak = 0
+    for _, step in sorted(events, key=lambda ev: (ev[0], ev[1])):  # ends first on ties
+        in_flight += step
+        peak = max(peak, in_flight)
+    return {
+        "requests": len(entries),
+        "bytes": sum(e.bytes_sent for e in entries),
+        "max_in_flight": peak,
+        "distinct_objects": len({e.path for e in entries}),
+        "header_requests": sum((e.range or "").startswith("bytes=0-") for e in entries),
+    }
+
+
+class DelayedNginx:
+    """The object store when there is no bandwidth cap: nginx delays each request itself."""
+
+    def __init__(self, delayed: NginxServer, origin: NginxServer) -> None:
+        self.url, self.origin_url = delayed.url, origin.url
+        self._servers = (delayed, origin)
+        self.description = (
+            "nginx (2 workers) with a first-byte delay from its echo module (echo_sleep)"
+        )
+
+    def reset(self) -> None:
+        for server in self._servers:
+            server.clear_log()
+
+    def traffic(self) -> dict[str, Any]:
+        return traffic_of([e for server in self._servers for e in server.requests()])
+
+
 class LatencyProxy:
     """The latency proxy in its own process (so it never competes for our GIL)."""
+
+    description = "nginx (2 workers) behind benchmarks.latency_proxy (HTTP/1.1), paced"
 
     def __init__(self, upstream: str, latency_ms: float, bandwidth_mbps: float) -> None:
         self.proc = subprocess.Popen(
@@ -62,6 +111,13 @@ class LatencyProxy:
         if not line or line[0] != "listening":
             raise RuntimeError(f"latency proxy did not start: {line}")
         self.url = f"http://127.0.0.1:{line[1]}"
+        self.origin_url = upstream
+
+    def reset(self) -> None:
+        self.stats(reset=True)
+
+    def traffic(self) -> dict[str, Any]:
+        return self.stats()
 
     def stats(self, reset: bool = False) -> dict[str, Any]:
         req = urllib.request.Request(
@@ -130,7 +186,7 @@ def _run_one(
     contender: str,
     config_path: Path,
     scratch: Path,
-    proxy: LatencyProxy,
+    store: DelayedNginx | LatencyProxy,
     *,
     save: Path | None,
     profile: Path | None,
@@ -148,9 +204,9 @@ def _run_one(
         argv += ["--save", str(save)]
     if profile is not None:
         argv += ["--profile", str(profile)]
-    proxy.stats(reset=True)
+    store.reset()
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    traffic = proxy.stats()
+    traffic = store.traffic()
     if proc.returncode != 0:
         return {"error": proc.stderr.strip()[-2000:], "exit_code": proc.returncode}
     out = dict(json.loads(result_path.read_text()))
@@ -208,82 +264,87 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
 
-    from rasteret_sandbox.servers import NginxServer, StacApiServer
+    from rasteret_sandbox.servers import StacApiServer
 
     name = args.name or f"cloud-{int(args.latency_ms)}ms"
     root = ds.ensure_dataset(ds.dataset_root())
     RESULTS.mkdir(exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="rasteret-bench-"))
     t_start = time.time()
-    with NginxServer(root, workers=2) as nginx, StacApiServer(scratch / "stac") as stac:
-        proxy = LatencyProxy(nginx.url, args.latency_ms, args.bandwidth_mbps)
-        try:
-            items: dict[str, list[dict[str, Any]]] = {}
-            for cid, base, source in (
-                ("bench-s2", proxy.url, "bench-s2"),
-                ("bench-s2-256", proxy.url, "bench-s2-256"),
-                ("bench-small", proxy.url, "bench-small"),
-                ("bench-s2-origin", nginx.url, "bench-s2"),
-            ):
-                coll, its = ds.load_items(root, source, base)
-                if cid != source:
-                    coll = {**coll, "id": cid}
-                    its = [{**i, "collection": cid} for i in its if "_TA_" in i["id"]][:8]
-                stac.load_collections([coll])
-                stac.load_items(its)
-                items[cid] = its
-            workspace = scratch / "workspace"
-            print("building rasteret indexes (untimed setup)", flush=True)
-            _build_indexes(stac.url, workspace)
-            workloads = define(items, root, scratch)
-            workloads.insert(0, build_workload(stac.url))
-            if args.only:
-                wanted = set(args.only.split(","))
-                workloads = [w for w in workloads if w.name in wanted]
-            chosen = set(args.contenders.split(",")) if args.contenders else None
+    with contextlib.ExitStack() as stack:
+        nginx = stack.enter_context(NginxServer(root, workers=2))
+        stac = stack.enter_context(StacApiServer(scratch / "stac"))
+        store: DelayedNginx | LatencyProxy
+        if args.bandwidth_mbps:
+            store = LatencyProxy(nginx.url, args.latency_ms, args.bandwidth_mbps)
+            stack.callback(store.stop)
+        else:
+            delayed = NginxServer(root, workers=2, latency_ms=args.latency_ms)
+            store = DelayedNginx(stack.enter_context(delayed), nginx)
+        items: dict[str, list[dict[str, Any]]] = {}
+        for cid, base, source in (
+            ("bench-s2", store.url, "bench-s2"),
+            ("bench-s2-256", store.url, "bench-s2-256"),
+            ("bench-small", store.url, "bench-small"),
+            ("bench-s2-origin", store.origin_url, "bench-s2"),
+        ):
+            coll, its = ds.load_items(root, source, base)
+            if cid != source:
+                coll = {**coll, "id": cid}
+                its = [{**i, "collection": cid} for i in its if "_TA_" in i["id"]][:8]
+            stac.load_collections([coll])
+            stac.load_items(its)
+            items[cid] = its
+        workspace = scratch / "workspace"
+        print("building rasteret indexes (untimed setup)", flush=True)
+        _build_indexes(stac.url, workspace)
+        workloads = define(items, root, scratch)
+        workloads.insert(0, build_workload(stac.url))
+        if args.only:
+            wanted = set(args.only.split(","))
+            workloads = [w for w in workloads if w.name in wanted]
+        chosen = set(args.contenders.split(",")) if args.contenders else None
+        for wl in workloads:
+            cfg = dict(wl.config)
+            if wl.name != "index-build":
+                cfg["index"] = {"name": cfg["collection"], "workspace": str(workspace)}
+            (scratch / f"{wl.name}.config.json").write_text(json.dumps(cfg))
+        if args.serve:
             for wl in workloads:
-                cfg = dict(wl.config)
-                if wl.name != "index-build":
-                    cfg["index"] = {"name": cfg["collection"], "workspace": str(workspace)}
-                (scratch / f"{wl.name}.config.json").write_text(json.dumps(cfg))
-            if args.serve:
-                for wl in workloads:
-                    print(
-                        f"python -m benchmarks.worker {scratch}/{wl.name}.config.json "
-                        f"CONTENDER {scratch}/out.json",
-                        flush=True,
-                    )
-                print(f"proxy {proxy.url} nginx {nginx.url} stac {stac.url}", flush=True)
-                while True:
-                    time.sleep(3600)
+                print(
+                    f"python -m benchmarks.worker {scratch}/{wl.name}.config.json "
+                    f"CONTENDER {scratch}/out.json",
+                    flush=True,
+                )
+            print(f"store {store.url} origin {store.origin_url} stac {stac.url}", flush=True)
+            while True:
+                time.sleep(3600)
 
-            results: dict[str, Any] = {}
-            for wl in workloads:
-                config_path = scratch / f"{wl.name}.config.json"
-                contenders = [c for c in wl.contenders if chosen is None or c in chosen]
-                runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
-                saved: dict[str, Path] = {}
-                print(f"\n== {wl.name}: {wl.title}", flush=True)
-                for r in range(args.runs):
-                    order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
-                    for c in order:
-                        save = scratch / f"{wl.name}-{c}.npz" if r == 0 else None
-                        prof = None
-                        if args.profile and c == "rasteret" and r == 0:
-                            prof = RESULTS / f"{name}-{wl.name}-profile.txt"
-                        out = _run_one(wl, c, config_path, scratch, proxy, save=save, profile=prof)
-                        runs[c].append(out)
-                        if save is not None and "error" not in out and "skipped" not in out:
-                            saved[c] = save
-                        shown = out.get("error", "").splitlines()[-1:] or [
-                            f"{out.get('elapsed_s', float('nan')):.3f} s"
-                        ]
-                        print(f"  run {r} {c:14s} {shown[0]}", flush=True)
-                verdict = _compare(saved, "rasteret")
-                results[wl.name] = report.summarise(wl, runs, verdict)
-                print(report.line(wl.name, results[wl.name]), flush=True)
-        finally:
-            proxy.stop()
+        results: dict[str, Any] = {}
+        for wl in workloads:
+            config_path = scratch / f"{wl.name}.config.json"
+            contenders = [c for c in wl.contenders if chosen is None or c in chosen]
+            runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+            saved: dict[str, Path] = {}
+            print(f"\n== {wl.name}: {wl.title}", flush=True)
+            for r in range(args.runs):
+                order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
+                for c in order:
+                    save = scratch / f"{wl.name}-{c}.npz" if r == 0 else None
+                    prof = None
+                    if args.profile and c == "rasteret" and r == 0:
+                        prof = RESULTS / f"{name}-{wl.name}-profile.txt"
+                    out = _run_one(wl, c, config_path, scratch, store, save=save, profile=prof)
+                    runs[c].append(out)
+                    if save is not None and "error" not in out and "skipped" not in out:
+                        saved[c] = save
+                    shown = out.get("error", "").splitlines()[-1:] or [
+                        f"{out.get('elapsed_s', float('nan')):.3f} s"
+                    ]
+                    print(f"  run {r} {c:14s} {shown[0]}", flush=True)
+            verdict = _compare(saved, "rasteret")
+            results[wl.name] = report.summarise(wl, runs, verdict)
+            print(report.line(wl.name, results[wl.name]), flush=True)
     doc = {
         "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -293,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             "bandwidth_mbps": args.bandwidth_mbps or None,
             "runs": args.runs,
             "dataset_version": ds.DATASET_VERSION,
-            "object_store": "nginx (2 workers) behind benchmarks.latency_proxy (HTTP/1.1)",
+            "object_store": store.description,
             "stac_api": "stac-fastapi-pgstac 7.2 on PostgreSQL 15 + pgstac",
         },
         "machine": _machine(),

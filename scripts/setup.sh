@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+# echo_sleep: the first-byte delay of the benchmarks' object store (NginxServer(latency_ms=))
+[ -f /usr/lib/nginx/modules/ngx_http_echo_module.so ] || need_apt+=(libnginx-mod-http-echo)
 [ -f /usr/share/postgresql/15/extension/postgis.control ] || need_apt+=(postgresql-15-postgis-3)
 ls /usr/lib/postgresql/15/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql-15)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # installs azurite (below)

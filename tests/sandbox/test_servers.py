@@ -6,6 +6,7 @@ import json
 import socket
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +91,39 @@ def test_nginx_serves_symlinked_assets_and_416(
     assert status == 416
     status, _, _ = _get(f"{nginx.url}/data/does-not-exist.tif")
     assert status == 404
+
+
+def test_nginx_first_byte_delay_keeps_ranges_and_logs_timing(
+    sample_catalog: SampleCatalog,
+) -> None:
+    """The benchmarks' object store: every file request waits, then is served as usual."""
+    href, path = _first_cog(sample_catalog, "sentinel-2-l2a")
+    rel = href.removeprefix(sample_catalog.base_url)
+    size = path.stat().st_size
+    with NginxServer(sample_catalog.root, latency_ms=60) as delayed:
+        url = f"{delayed.url}{rel}"
+        took = []
+        for range_, method in (("bytes=100-1099", "GET"), (None, "HEAD"), (None, "GET")):
+            t0 = time.perf_counter()
+            status, headers, body = _get(url, range_=range_, method=method)
+            took.append(time.perf_counter() - t0)
+            if range_:
+                assert status == 206 and body == path.read_bytes()[100:1100]
+                assert headers["Content-Range"] == f"bytes 100-1099/{size}"
+            else:
+                assert status == 200 and int(headers["Content-Length"]) == size
+        status, _, _ = _get(f"{delayed.url}/data/does-not-exist.tif")
+        assert status == 404
+        entries = delayed.requests()
+    assert min(took) >= 0.06
+    assert [e.status for e in entries] == [206, 200, 200, 404]
+    assert all(e.duration_s is not None and e.duration_s >= 0.059 for e in entries)
+    assert all(e.finished_s is not None and abs(e.finished_s - time.time()) < 60 for e in entries)
+
+
+def test_nginx_rejects_a_negative_delay(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="latency_ms"):
+        NginxServer(tmp_path, latency_ms=-1)
 
 
 def test_every_sample_collection_href_is_served(

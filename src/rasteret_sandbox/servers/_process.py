@@ -57,6 +57,10 @@ class LogEntry:
     """HTTP status code of the response."""
     bytes_sent: int
     """Body bytes sent."""
+    finished_s: float | None = None
+    """Unix time the response was finished, where the server logs it (nginx)."""
+    duration_s: float | None = None
+    """Seconds from the request's first byte to the response's end, where logged (nginx)."""
 
     @property
     def path(self) -> str:

@@ -30,8 +30,11 @@ logger = logging.getLogger(__name__)
 _NGINX_BARRIER = "/__rasteret_log_barrier"
 """A location that answers 204; requesting it proves earlier requests were logged."""
 
+_ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
+"""Debian's libnginx-mod-http-echo: its ``echo_sleep`` delays a request without blocking."""
+
 _NGINX_CONF = """\
-{user}worker_processes {workers};
+{modules}{user}worker_processes {workers};
 daemon off;
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
@@ -50,7 +53,7 @@ http {{
     default_type application/octet-stream;
     log_format rasteret escape=json
         '{{"method":"$request_method","uri":"$request_uri","range":"$http_range",'
-        '"status":"$status","bytes":"$body_bytes_sent"}}';
+        '"status":"$status","bytes":"$body_bytes_sent","end":"$msec","took":"$request_time"}}';
     access_log {tmp}/access.log rasteret;
     client_body_temp_path {tmp}/client_body;
     proxy_temp_path {tmp}/proxy;
@@ -58,7 +61,9 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     sendfile on;
-    tcp_nopush on;
+    # TCP_CORK (tcp_nopush) stalls responses on reused connections for a delayed ACK
+    # (about 40 ms each), which no object store does
+    tcp_nopush off;
     keepalive_timeout 65;
     keepalive_requests 1000000;
     etag on;
@@ -68,10 +73,16 @@ http {{
         root {root};
         disable_symlinks off;
         location = {barrier} {{ return 204; }}
-        location / {{ try_files $uri =404; }}
+{files}
     }}
 }}
 """
+
+_FILES_PLAIN = "        location / { try_files $uri =404; }"
+_FILES_DELAYED = """\
+        location / {{ echo_sleep {delay_s}; echo_exec @file; }}
+        location @file {{ try_files $uri =404; }}"""
+"""Files answered at once, or after a first-byte delay (then served by the same handler)."""
 
 
 class NginxServer(_Server):
@@ -84,14 +95,32 @@ class NginxServer(_Server):
     Each request is logged as one JSON line (method, URI, Range, status, bytes) to
     :attr:`access_log`; :meth:`requests` parses it so tests can count requests per file.
 
+    With ``latency_ms`` every file request waits that long before nginx starts answering
+    (echo_sleep from Debian's libnginx-mod-http-echo, a timer: no worker is blocked), which
+    is how an object store looks from a client: time to first byte dominated by a round
+    trip and service time, then the body at full speed. Doing it inside nginx rather than
+    in a relaying proxy keeps the body on nginx's sendfile path, so a benchmark on a small
+    machine does not pay a second copy of every byte on its own cores.
+
     Args:
         root: Directory served at ``/``; symlinks are followed.
         workers: nginx worker processes. One keeps log order equal to request order.
+        latency_ms: First-byte delay added to every file request, in whole milliseconds
+            (nginx timers have that resolution; 0: none).
     """
 
-    def __init__(self, root: Path, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        workers: int = 1,
+        latency_ms: float = 0.0,
+    ) -> None:
+        if latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, got {latency_ms!r}")
         self.root = Path(root).resolve()
         self.workers = workers
+        self.latency_ms = latency_ms
         self.port: int | None = None
         self._tmp: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -119,12 +148,15 @@ class NginxServer(_Server):
         # When the master runs as root its workers would drop to 'nobody', which cannot read
         # pytest's 0700 temp dirs; keep them as the current user instead.
         user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
+        modules, files = self._files_config()
         conf = tmp / "nginx.conf"
         log = tmp / "error.log"
 
         def argv(port: int) -> list[str]:
             conf.write_text(
                 _NGINX_CONF.format(
+                    modules=modules,
+                    files=files,
                     user=user,
                     workers=self.workers,
                     tmp=tmp,
@@ -150,6 +182,18 @@ class NginxServer(_Server):
             self._cleanup_tmp()
             raise
         logger.info("nginx serving %s at %s", self.root, self.url)
+
+    def _files_config(self) -> tuple[str, str]:
+        """The ``load_module`` line (or nothing) and the locations that serve files."""
+        if not self.latency_ms:
+            return "", _FILES_PLAIN
+        if not _ECHO_MODULE.is_file():
+            raise ServerStartError(
+                f"a first-byte delay needs nginx's echo module ({_ECHO_MODULE}); install the "
+                "Debian package libnginx-mod-http-echo"
+            )
+        delay = _FILES_DELAYED.format(delay_s=f"{self.latency_ms / 1000:.3f}")
+        return f"load_module {_ECHO_MODULE};\n", delay
 
     def stop(self) -> None:
         """Stop nginx (SIGQUIT lets workers finish in-flight requests) and remove its files."""
@@ -201,6 +245,8 @@ class NginxServer(_Server):
                 range=raw["range"] or None,
                 status=int(raw["status"]),
                 bytes_sent=int(raw["bytes"]),
+                finished_s=float(raw["end"]),
+                duration_s=float(raw["took"]),
             )
             if entry.path == _NGINX_BARRIER:
                 continue
