@@ -207,7 +207,7 @@ def _intersecting(table: pa.Table, queries: Sequence[shapely.Geometry]) -> pa.Bo
         footprints = _footprints(table)
         tree = shapely.STRtree(footprints)
         hits = tree.query(np.asarray(queries, dtype=object), predicate="intersects")
-        mask[np.unique(hits[1])] = True
+        mask[hits[1]] = True  # repeated rows are fine: no np.unique (a cold import)
     return bool_array(mask)
 
 

@@ -26,30 +26,32 @@ def progress_enabled() -> bool:
 
 
 class ProgressBar:
-    """A thin tqdm wrapper matching the ``update``/``set_total`` protocol of the stages."""
+    """A thin tqdm wrapper matching the ``update``/``set_total`` protocol of the stages.
+
+    A bar nobody sees creates no tqdm object: tqdm's first bar sets up a
+    multiprocessing lock (milliseconds), which a short read would pay for nothing.
+    """
 
     def __init__(self, desc: str, *, unit: str, total: int | None = None) -> None:
-        self._bar: Any = tqdm(
-            desc=desc,
-            unit=unit,
-            total=total,
-            disable=not progress_enabled(),
-            leave=False,
-            dynamic_ncols=True,
-        )
+        self._bar: Any = None
+        if progress_enabled():
+            self._bar = tqdm(desc=desc, unit=unit, total=total, leave=False, dynamic_ncols=True)
 
     def update(self, n: int = 1) -> None:
         """Advance the bar by ``n`` units."""
-        self._bar.update(n)
+        if self._bar is not None:
+            self._bar.update(n)
 
     def set_total(self, total: int | None) -> None:
         """Set (or learn late) the total, e.g. when the STAC API reports ``matched``."""
-        self._bar.total = total
-        self._bar.refresh()
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
 
     def close(self) -> None:
         """Remove the bar from the terminal."""
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def __enter__(self) -> ProgressBar:
         return self

@@ -34,7 +34,6 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import obstore
@@ -46,6 +45,7 @@ from obstore.exceptions import (
 )
 from obstore.store import AzureStore, GCSStore, HTTPStore, LocalStore, S3Store
 
+from rasteret._version import __version__
 from rasteret.errors import FetchError, InvalidInputError
 from rasteret.io.cloud import CloudConfig
 from rasteret.io.retry import (
@@ -260,10 +260,7 @@ def _classified(
 
 
 def _user_agent() -> str:
-    try:
-        return f"rasteret/{metadata.version('rasteret')}"
-    except metadata.PackageNotFoundError:
-        return "rasteret"
+    return f"rasteret/{__version__}"
 
 
 class ObstoreBackend:
