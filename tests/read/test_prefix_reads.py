@@ -132,3 +132,27 @@ def test_reads_sharing_a_tile_decode_down_to_the_lowest_row_any_needs(
     assert isinstance(outcomes[2], TiffFormatError)
     for got, want in zip(canvases[:2], expect, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_shared_tile_is_finished_from_the_highest_row_any_read_needs(
+    cogs: tuple[Path, Path],
+) -> None:
+    """The predictor is undone only from a window's first row; a joiner whose window
+    starts higher than the owner's widens the shared decode, so both equal GDAL."""
+    intact, _ = cogs
+    windows = [
+        Window(col_off=0, row_off=150, width=200, height=100),  # the owner: rows 150-250
+        Window(col_off=50, row_off=20, width=100, height=60),  # joins: rows 20-80
+        Window(col_off=300, row_off=400, width=100, height=50),  # joins: rows 400-450
+    ]
+
+    async def together() -> list[np.ndarray]:
+        backend = ObstoreBackend()
+        plans = [_plan(intact, w) for w in windows]
+        await asyncio.gather(*(execute_plan(p, [c], backend, max_concurrent=4) for p, c in plans))
+        return [c for _, c in plans]
+
+    with rasterio.open(intact) as src:
+        for got, w in zip(asyncio.run(together()), windows, strict=True):
+            want = src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
+            np.testing.assert_array_equal(got, want)

@@ -46,6 +46,7 @@ def _broken_tail(block: bytes) -> bytes:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_leading_rows_equal_gdal(tmp_path: Path, case: str) -> None:
+    """Rows [first_row, rows_needed) of each tile, as GDAL reads that window."""
     path = write_cog(
         tmp_path / f"{case}.tif",
         width=1024,
@@ -62,14 +63,20 @@ def test_leading_rows_equal_gdal(tmp_path: Path, case: str) -> None:
         for index, (row0, col0) in enumerate([(0, 0), (0, 512), (512, 0), (512, 512)]):
             start, count = int(ifd.tile_offsets[index]), int(ifd.tile_byte_counts[index])
             block = blob[start : start + count]
-            for need in (1, 37, 200):
-                expect = src.read(window=Window(col0, row0, 512, need))  # (bands, rows, cols)
+            for first, need in ((0, 1), (0, 37), (36, 200), (199, 200), (300, None)):
+                rows = 512 if need is None else need
+                expect = src.read(window=Window(col0, row0 + first, 512, rows - first))
                 scratch = np.full(tile_shape(ifd), 3, dtype=ifd.dtype)
                 got = decode_tile(
-                    block, ifd, byte_order=header.byte_order, out=scratch, rows_needed=need
+                    block,
+                    ifd,
+                    byte_order=header.byte_order,
+                    out=scratch,
+                    rows_needed=need,
+                    first_row=first,
                 )
-                assert got.shape == (need, 512, ifd.samples_per_pixel)
-                np.testing.assert_array_equal(np.moveaxis(got, -1, 0), expect)
+                assert got.shape == (rows, 512, ifd.samples_per_pixel)
+                np.testing.assert_array_equal(np.moveaxis(got[first:], -1, 0), expect)
 
 
 @pytest.mark.parametrize("byte_order", ["<", ">"])
@@ -147,6 +154,15 @@ def test_short_and_corrupt_prefixes_fail() -> None:
         decode_tile(garbage, ifd, byte_order="<", rows_needed=10, source="s://x")
     with pytest.raises(InvalidInputError, match="rows_needed"):
         decode_tile(zlib.compress(arr.tobytes()), ifd, byte_order="<", rows_needed=513)
+    for first, need in ((-1, None), (512, None), (10, 10)):
+        with pytest.raises(InvalidInputError, match="first_row"):
+            decode_tile(
+                zlib.compress(arr.tobytes()),
+                ifd,
+                byte_order="<",
+                rows_needed=need,
+                first_row=first,
+            )
 
 
 def test_small_tiles_decode_whole() -> None:

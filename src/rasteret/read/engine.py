@@ -33,6 +33,9 @@ from rasteret.read.plan import Paste, ReadPlan, TileJob, TileKey
 from rasteret.tiff.decode import decode_tile, tile_shape
 from rasteret.tiff.types import TiffHeader
 
+RowSpan = tuple[int, int]
+"""Rows ``[first, stop)`` of a tile that some reader uses."""
+
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None
@@ -174,9 +177,13 @@ def _decode(
     job: TileJob,
     data: bytes | memoryview,
     out: npt.NDArray[Any] | None = None,
-    rows_needed: int | None = None,
+    rows: RowSpan | None = None,
 ) -> npt.NDArray[Any]:
-    """Decode ``job``'s bytes, down to row ``rows_needed`` (None or all rows: the whole tile)."""
+    """Decode ``job``'s bytes, the rows ``[first, stop)`` of ``rows`` (None: the whole tile).
+
+    Rows above ``first`` may hold unspecified values; rows from ``stop`` on may be
+    missing (the result then has ``stop`` rows).
+    """
     if len(data) != job.length:
         raise FetchError(
             f"short read: got {len(data)} of {job.length} bytes (the object may have changed "
@@ -192,7 +199,8 @@ def _decode(
         rows=job.rows,
         source=f"{redact_url(job.key.url)} tile {job.key.tile_index}",
         out=out,
-        rows_needed=None if rows_needed == job.rows else rows_needed,
+        rows_needed=None if rows is None or rows[1] == job.rows else rows[1],
+        first_row=0 if rows is None else rows[0],
     )
 
 
@@ -205,9 +213,13 @@ class _SharedTile:
     """
 
     future: asyncio.Future[npt.NDArray[Any] | None]
-    rows: int
-    """Leading rows the owner and every joiner need: what the shared decode produces."""
+    rows: RowSpan
+    """Rows the owner and every joiner need together: what the shared decode produces."""
     joiners: int = 0
+
+    def widen(self, rows: RowSpan) -> None:
+        """Make the shared decode cover ``rows`` too."""
+        self.rows = (min(self.rows[0], rows[0]), max(self.rows[1], rows[1]))
 
 
 _SHARED: weakref.WeakKeyDictionary[
@@ -252,7 +264,7 @@ async def fetch_and_decode(
     max_concurrent: int,
     consume: Callable[[TileJob, npt.NDArray[Any]], None],
     destination: Callable[[TileJob], npt.NDArray[Any] | None] | None = None,
-    rows_needed: Callable[[TileJob], int] | None = None,
+    rows_needed: Callable[[TileJob], RowSpan] | None = None,
     on_tile: Callable[[], None] | None = None,
     expected: Mapping[str, TiffHeader] | None = None,
 ) -> None:
@@ -262,9 +274,11 @@ async def fetch_and_decode(
     only touch state no other tile touches (its own canvas region, its own points).
     ``destination`` may name, per tile, the array to decode straight into (a canvas
     region the tile fills exactly); ``consume`` then receives that very array.
-    ``rows_needed`` may say, per tile, how many leading rows ``consume`` reads: codecs
-    that can stop early (deflate) then decode only those, and ``consume`` receives a
-    tile of that many rows. A tile other reads joined is decoded whole.
+    ``rows_needed`` may say, per tile, which rows ``[first, stop)`` ``consume`` reads:
+    codecs that can stop early (deflate) then decode only down to ``stop``, the
+    predictor is undone from ``first`` on, and ``consume`` receives a tile of ``stop``
+    rows whose rows above ``first`` are unspecified. A tile other reads joined is
+    decoded over the rows all of them need.
     ``expected`` maps URLs to their indexed headers: when the backend reports object
     metadata with its ranges (``get_ranges_with_meta_async``), each response is checked
     against the indexed size and ETag before any byte of it is decoded, at no extra
@@ -284,15 +298,15 @@ async def fetch_and_decode(
     joined: list[tuple[TileJob, _SharedTile]] = []
     mine: dict[tuple[str, int, int], _SharedTile] = {}  # the entries this call registered
 
-    def need_of(job: TileJob) -> int:
-        return rows_needed(job) if rows_needed is not None else job.rows
+    def need_of(job: TileJob) -> RowSpan:
+        return rows_needed(job) if rows_needed is not None else (0, job.rows)
 
     for job in jobs:
         key = _share_key(job)
         entry = registry.get(key)
         if entry is not None:  # another read is fetching this very tile right now
             entry.joiners += 1
-            entry.rows = max(entry.rows, need_of(job))
+            entry.widen(need_of(job))
             joined.append((job, entry))
         else:
             registry[key] = mine[key] = _SharedTile(loop.create_future(), rows=need_of(job))
@@ -322,8 +336,8 @@ async def fetch_and_decode(
         out = destination(job) if destination is not None else None
         consume(job, _decode(job, blob, out, need_of(job)))
 
-    def work_shared(job: TileJob, blob: bytes | memoryview, rows: int) -> npt.NDArray[Any]:
-        # its own array (other reads paste from it too), down to the lowest row any needs
+    def work_shared(job: TileJob, blob: bytes | memoryview, rows: RowSpan) -> npt.NDArray[Any]:
+        # its own array (other reads paste from it too), over the rows any of them needs
         tile = _decode(job, blob, None, rows)
         consume(job, tile)
         return tile
@@ -340,7 +354,7 @@ async def fetch_and_decode(
             try:
                 tiles.append(work_shared(job, blob, entry.rows))
             except TiffFormatError:
-                if need_of(job) >= entry.rows:
+                if need_of(job)[1] >= entry.rows[1]:
                     raise
                 # a joiner needs rows this tile cannot give (a broken tail): this read's
                 # own rows may still decode; the joiners fetch the tile themselves
@@ -389,9 +403,12 @@ async def fetch_and_decode(
             pairs = list(zip(group, blobs, strict=True))
             del blobs  # each chunk holds its blobs until its tiles are decoded
             size = min(_DECODE_CHUNK, -(-len(pairs) // workers))
-            await asyncio.gather(
-                *(decode_chunk(pairs[i : i + size]) for i in range(0, len(pairs), size))
-            )
+            if size >= len(pairs):
+                await decode_chunk(pairs)  # one hand-off: no task to schedule
+            else:
+                await asyncio.gather(
+                    *(decode_chunk(pairs[i : i + size]) for i in range(0, len(pairs), size))
+                )
         finally:
             budget.release(nbytes)
 
@@ -483,9 +500,12 @@ async def execute_plan(
             return scratch_for(job)
         return region.reshape(job.rows, ifd.tile_width, 1)
 
-    def rows_needed(job: TileJob) -> int:
-        """Leading rows of the tile that some paste reads (windows often end mid-tile)."""
-        return max(int(p.tile_rows.stop) for p in pastes_by_key[job.key])
+    def rows_needed(job: TileJob) -> RowSpan:
+        """Rows of the tile that some paste reads (windows often start and end mid-tile)."""
+        pastes = pastes_by_key[job.key]
+        return min(int(p.tile_rows.start) for p in pastes), max(
+            int(p.tile_rows.stop) for p in pastes
+        )
 
     def paste_tile(job: TileJob, tile: npt.NDArray[Any]) -> None:
         for p in pastes_by_key[job.key]:

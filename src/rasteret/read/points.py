@@ -20,7 +20,7 @@ from pyproj import CRS, Transformer
 
 from rasteret.index.arrow_np import array_of, micros, string_array
 from rasteret.io import StorageBackend
-from rasteret.read.engine import fetch_and_decode, scratch_for
+from rasteret.read.engine import RowSpan, fetch_and_decode, scratch_for
 from rasteret.read.plan import TileJob, TileKey
 from rasteret.read.reader import SceneSource, crs_of_header, transform_of_header
 from rasteret.tiff.types import TiffHeader
@@ -122,9 +122,10 @@ async def sample_points_async(
                 gathers[key].append(((n, c), pts, r[chunk] % th, k[chunk] % tw, sample))
             hits[(n, c)][idx] = True
 
-    def rows_needed(job: TileJob) -> int:
-        """Down to the lowest row a point falls in: deflate stops decoding there."""
-        return max(int(tr_.max()) for _, _, tr_, _, _ in gathers[job.key]) + 1
+    def rows_needed(job: TileJob) -> RowSpan:
+        """From the highest to the lowest row a point falls in: deflate stops at the lowest."""
+        rows = [(int(tr_.min()), int(tr_.max())) for _, _, tr_, _, _ in gathers[job.key]]
+        return min(r[0] for r in rows), max(r[1] for r in rows) + 1
 
     def consume(job: TileJob, tile: npt.NDArray[Any]) -> None:
         for target, pts, tr_, tc_, sample in gathers[job.key]:

@@ -85,6 +85,7 @@ def decode_tile(
     source: str = "<tile>",
     out: npt.NDArray[Any] | None = None,
     rows_needed: int | None = None,
+    first_row: int = 0,
 ) -> npt.NDArray[Any]:
     """Decode one compressed tile (or strip) into pixels, as GDAL would return them.
 
@@ -104,6 +105,10 @@ def decode_tile(
             and the result has ``rows_needed`` rows (the leading rows of ``out``, which
             keeps the whole tile's shape); other codecs decode everything and return the
             whole tile.
+        first_row: Rows above this one are wanted by nobody (a window starting mid-tile):
+            the predictor and byte order are then undone from this row on only, and
+            the rows above hold unspecified values. Rows are independent once
+            decompressed, so this skips work without changing any row that is wanted.
 
     Returns:
         A writable array of dtype ``ifd.dtype`` in native byte order, shaped
@@ -160,6 +165,12 @@ def decode_tile(
             out.byteswap(inplace=True)
         return out
     assert codec.stream is not None  # every codec has exactly one of the two
+    if not 0 <= first_row < (rows_needed or shape[0]):
+        raise InvalidInputError(
+            "first_row",
+            first_row,
+            f"expected 0..{(rows_needed or shape[0]) - 1} (before the last row)",
+        )
     if rows_needed is not None:
         if not 1 <= rows_needed <= shape[0]:
             raise InvalidInputError(
@@ -171,7 +182,13 @@ def decode_tile(
         if prefix is not None:
             head = (rows_needed, *shape[1:])
             return _finish(
-                prefix, ifd, codec=codec, byte_order=byte_order, source=source, shape=head
+                prefix,
+                ifd,
+                codec=codec,
+                byte_order=byte_order,
+                source=source,
+                shape=head,
+                first_row=first_row,
             )
     direct = (
         out is not None
@@ -184,9 +201,16 @@ def decode_tile(
         raw = _decode_exact(data, codec, out.reshape(-1).view(np.uint8), source)
     else:
         raw = _decode_stream(data, codec, expected_tile_nbytes(ifd, rows), source)
-    return _into(
-        out, _finish(raw, ifd, codec=codec, byte_order=byte_order, source=source, shape=shape)
+    finished = _finish(
+        raw,
+        ifd,
+        codec=codec,
+        byte_order=byte_order,
+        source=source,
+        shape=shape,
+        first_row=first_row,
     )
+    return _into(out, finished)
 
 
 def _finish(
@@ -197,11 +221,14 @@ def _finish(
     byte_order: str,
     source: str,
     shape: tuple[int, int, int],
+    first_row: int = 0,
 ) -> npt.NDArray[Any]:
     """Decompressed bytes -> pixels: unpack bits or undo predictor and byte order.
 
     ``raw`` holds the bytes of ``shape``'s whole rows (a tile, or the leading rows of a
-    prefix decode); the result may be ``raw`` itself, changed in place.
+    prefix decode); the result may be ``raw`` itself, changed in place. Rows above
+    ``first_row`` are left as they are, except where the step works on the whole block
+    anyway (bit unpacking, the floating-point predictor's out-of-place reassembly).
     """
     dtype = np.dtype(ifd.dtype)
     if ifd.bits_per_sample == 1:
@@ -214,6 +241,9 @@ def _finish(
     arr = raw.view(dtype).reshape(shape)
     predictor = ifd.predictor if codec.uses_predictor else _PREDICTOR_NONE
     try:
+        if first_row and predictor != _PREDICTOR_FLOAT:
+            _undo_predictor(arr[first_row:], predictor, byte_order, source)  # in place
+            return arr
         return _undo_predictor(arr, predictor, byte_order, source)
     except (TiffFormatError, UnsupportedTiffError):
         raise
