@@ -10,16 +10,17 @@ stream protocol, so ``pyarrow.table(c)``, DuckDB and Polars consume it directly.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +44,7 @@ from rasteret.index.manifest import Failure, Manifest
 from rasteret.index.storage import read_index, write_index
 from rasteret.index.workspace import INDEX_FILE, Workspace, validate_name
 from rasteret.io import CloudConfig, StorageBackend, create_backend
-from rasteret.io.sync import run_sync
+from rasteret.io.sync import on_bridge, run_sync
 from rasteret.progress import ProgressBar
 from rasteret.read.geometry import normalize_geometries, normalize_points
 from rasteret.read.grid import transform_geometry
@@ -209,6 +210,29 @@ def _intersecting(table: pa.Table, queries: Sequence[shapely.Geometry]) -> pa.Bo
         hits = tree.query(np.asarray(queries, dtype=object), predicate="intersects")
         mask[hits[1]] = True  # repeated rows are fine: no np.unique (a cold import)
     return bool_array(mask)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _bridged(
+    method: Callable[Concatenate[Collection, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[Collection, _P], Coroutine[Any, Any, _R]]:
+    """Run an async read on rasteret's I/O loop (:func:`~rasteret.io.sync.on_bridge`).
+
+    Not when the caller passes its own ``backend``: that one may be bound to the
+    caller's loop, so the read stays there.
+    """
+
+    @functools.wraps(method)
+    async def bridged(self: Collection, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        read = method(self, *args, **kwargs)
+        if kwargs.get("backend") is not None:
+            return await read
+        return await on_bridge(read)
+
+    return bridged
 
 
 def _fmt_day(value: datetime | None) -> str:
@@ -496,6 +520,7 @@ class Collection:
             return backend
         return self._lineage.backend(self._manifest)
 
+    @_bridged
     async def get_numpy_async(
         self,
         geometries: Any,
@@ -833,6 +858,7 @@ class Collection:
         """
         return run_sync(self.get_gdf_async(geometries, bands, **options))
 
+    @_bridged
     async def sample_points_async(
         self,
         points: Any,

@@ -125,6 +125,51 @@ def test_keyboard_interrupt_while_waiting_cancels_the_coroutine() -> None:
     assert run_sync(_value(2)) == 4
 
 
+def test_on_bridge_runs_on_the_bridge_from_any_loop() -> None:
+    async def caller() -> tuple[str, int, str]:
+        name = await sync.on_bridge(_thread_name())
+        value = await sync.on_bridge(_value(5))
+        return name, value, threading.current_thread().name
+
+    name, value, caller_thread = asyncio.run(caller())
+    assert (name, value) == ("rasteret-io", 10)
+    assert caller_thread != "rasteret-io"
+
+    async def on_the_bridge_already() -> str:
+        return await sync.on_bridge(_thread_name())  # awaited directly: no deadlock
+
+    assert run_sync(on_the_bridge_already()) == "rasteret-io"
+
+
+def test_on_bridge_propagates_errors_and_cancellation() -> None:
+    async def fail() -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        asyncio.run(sync.on_bridge(fail()))
+
+    started = threading.Event()
+    cancelled = threading.Event()
+
+    async def slow() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def cancel_the_caller() -> None:
+        task = asyncio.ensure_future(sync.on_bridge(slow()))
+        assert await asyncio.to_thread(started.wait, 5)  # set on the bridge thread
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_the_caller())
+    assert cancelled.wait(5)  # the work on the bridge loop was cancelled too
+
+
 def test_shutdown_then_restart() -> None:
     assert run_sync(_value(3)) == 6
     sync.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,11 @@ import pytest
 import shapely
 
 import rasteret
+from rasteret.io import ObstoreBackend
 from rasteret.io.backend import DEFAULT_COALESCE, coalesce_ranges
 from rasteret.io.sync import run_sync
+from rasteret.read import engine
+from rasteret.read import points as points_module
 from rasteret.read.grid import Window
 from rasteret.read.plan import plan_window
 from rasteret_sandbox import catalog as cat
@@ -104,6 +108,36 @@ def test_max_concurrent_bounds_read_requests_in_flight(
     assert range_server.max_in_flight == limit
 
 
+def test_async_reads_run_on_the_io_loop_unless_given_a_backend(
+    ten_scenes: rasteret.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An awaited read runs on rasteret's I/O thread; with the caller's backend it stays."""
+    threads: list[str] = []
+    fetch = engine.fetch_and_decode
+
+    async def recording(*args: Any, **kwargs: Any) -> None:
+        threads.append(threading.current_thread().name)
+        await fetch(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "fetch_and_decode", recording)  # under get_numpy
+    monkeypatch.setattr(points_module, "fetch_and_decode", recording)  # under sample_points
+    header = ten_scenes.headers("B04")[0]
+    assert header is not None and header.geo is not None and header.geo.transform is not None
+    _, _, c, _, _, f = header.geo.transform
+    aoi = (c + 100, f - 300, c + 300, f - 100)
+    points = np.array([[c + 150, f - 150]])
+
+    async def reads(backend: Any) -> None:
+        await ten_scenes.get_numpy_async(aoi, "B04", crs="EPSG:32610", backend=backend)
+        await ten_scenes.sample_points_async(points, "B04", crs="EPSG:32610", backend=backend)
+
+    asyncio.run(reads(None))
+    assert threads == ["rasteret-io", "rasteret-io"]
+    threads.clear()
+    asyncio.run(reads(ObstoreBackend()))
+    assert threads == [threading.current_thread().name] * 2
+
+
 def test_concurrent_reads_of_the_same_tiles_fetch_them_once(
     ten_scenes: rasteret.Collection, nginx: NginxServer
 ) -> None:
@@ -132,3 +166,14 @@ def test_concurrent_reads_of_the_same_tiles_fetch_them_once(
     for result in results:
         assert np.array_equal(result.data, alone.data)
         assert np.array_equal(result.valid, alone.valid)
+
+    # the same from a caller's own event loop: the reads run on rasteret's I/O loop,
+    # so they still share their tiles (and the caller's loop only awaits them)
+    nginx.clear_log()
+    results = asyncio.run(three_at_once())
+    from_own_loop = [r for r in nginx.requests() if r.path.endswith(".tif")]
+    assert sorted((r.path, r.range) for r in from_own_loop) == sorted(
+        (r.path, r.range) for r in one_read
+    )
+    for result in results:
+        assert np.array_equal(result.data, alone.data)

@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
-__all__ = ["EXIT_GRACE_S", "mark_native_io", "on_shutdown", "run_sync", "shutdown"]
+__all__ = ["EXIT_GRACE_S", "mark_native_io", "on_bridge", "on_shutdown", "run_sync", "shutdown"]
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +229,25 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         job.done.wait(_CANCEL_WAIT_S)
         raise
     return job.outcome()
+
+
+async def on_bridge(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` running on the bridge loop, from whichever loop the caller is on.
+
+    The ``*_async`` reads use this, so a read's hundreds of per-response callbacks run
+    on rasteret's own thread rather than on the caller's loop: the caller's loop stays
+    free for its own work (a web server, a notebook's kernel), and reads awaited from
+    different loops or threads still share one pending-bytes budget and one set of
+    in-flight tiles. ``coro`` must not await objects bound to the caller's loop.
+    Cancelling the awaiting task cancels ``coro``.
+    """
+    if _BRIDGE.in_bridge_thread():
+        return await coro
+    future = asyncio.run_coroutine_threadsafe(_guarded(coro), _BRIDGE.loop())
+    try:
+        return await asyncio.wrap_future(future)
+    except _Escaped as escaped:
+        raise escaped.error from None
 
 
 def mark_native_io() -> None:
