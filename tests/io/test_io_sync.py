@@ -27,6 +27,15 @@ async def _thread_name() -> str:
     return threading.current_thread().name
 
 
+async def _sleep_until_cancelled(started: threading.Event, cancelled: threading.Event) -> None:
+    started.set()
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
+
+
 def test_returns_result_from_the_bridge_thread() -> None:
     assert run_sync(_value(21)) == 42
     assert run_sync(_thread_name()) == "rasteret-io"
@@ -106,21 +115,13 @@ def test_keyboard_interrupt_while_waiting_cancels_the_coroutine() -> None:
     started = threading.Event()
     cancelled = threading.Event()
 
-    async def slow() -> None:
-        started.set()
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
     def interrupt_when_started() -> None:
         started.wait(10)
         _thread.interrupt_main()
 
     threading.Thread(target=interrupt_when_started, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        run_sync(slow())
+        run_sync(_sleep_until_cancelled(started, cancelled))
     assert cancelled.wait(5)
     assert run_sync(_value(2)) == 4
 
@@ -151,16 +152,8 @@ def test_on_bridge_propagates_errors_and_cancellation() -> None:
     started = threading.Event()
     cancelled = threading.Event()
 
-    async def slow() -> None:
-        started.set()
-        try:
-            await asyncio.sleep(60)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
     async def cancel_the_caller() -> None:
-        task = asyncio.ensure_future(sync.on_bridge(slow()))
+        task = asyncio.ensure_future(sync.on_bridge(_sleep_until_cancelled(started, cancelled)))
         assert await asyncio.to_thread(started.wait, 5)  # set on the bridge thread
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
