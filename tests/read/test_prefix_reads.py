@@ -8,7 +8,9 @@ last rows fails. A reader that decoded whole tiles would fail both.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,20 +31,25 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def cogs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """An intact 512 px tiled deflate COG and a copy whose first tile has a broken tail."""
-    root = tmp_path_factory.mktemp("prefix")
-    intact = write_cog(
-        root / "intact.tif",
-        width=1024,
-        height=1024,
+def _deflate_cog(path: Path, size: int, **options: Any) -> Path:
+    """A square uint16 deflate COG in 512 px tiles, without overviews."""
+    return write_cog(
+        path,
+        width=size,
+        height=size,
         blocksize=512,
         overview_levels=(),
         dtype="uint16",
         compress="deflate",
-        predictor=2,
+        **options,
     )
+
+
+@pytest.fixture(scope="module")
+def cogs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An intact 512 px tiled deflate COG and a copy whose first tile has a broken tail."""
+    root = tmp_path_factory.mktemp("prefix")
+    intact = _deflate_cog(root / "intact.tif", 1024, predictor=2)
     blob = bytearray(intact.read_bytes())
     ifd = parse_tiff_header(bytes(blob)).full
     end = int(ifd.tile_offsets[0] + ifd.tile_byte_counts[0])
@@ -156,3 +163,95 @@ def test_a_shared_tile_is_finished_from_the_highest_row_any_read_needs(
         for got, w in zip(asyncio.run(together()), windows, strict=True):
             want = src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
             np.testing.assert_array_equal(got, want)
+
+
+class _Recording(ObstoreBackend):
+    """The real backend, noting every range the engine asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranges: list[tuple[int, int]] = []
+
+    async def get_ranges_async(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[bytes]:
+        self.ranges.extend(zip(starts, ends, strict=True))
+        return await super().get_ranges_async(url, starts, ends)
+
+
+def _read_recorded(path: Path, window: Window) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    plan, canvas = _plan(path, window)
+    backend = _Recording()
+    asyncio.run(execute_plan(plan, [canvas], backend, max_concurrent=4))
+    return canvas, backend.ranges
+
+
+def test_a_read_over_the_top_rows_fetches_only_the_leading_bytes(
+    cogs: tuple[Path, Path],
+) -> None:
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    start, count = int(ifd.tile_offsets[0]), int(ifd.tile_byte_counts[0])
+    got, ranges = _read_recorded(intact, Window(col_off=10, row_off=20, width=300, height=80))
+    with rasterio.open(intact) as src:
+        np.testing.assert_array_equal(got, src.read(1, window=RioWindow(10, 20, 300, 80)))
+    assert len(ranges) == 1 and ranges[0][0] == start
+    assert ranges[0][1] - start < count // 2  # rows 0-100 of 512: well under half the block
+
+
+def test_a_prefix_that_proves_too_short_is_fetched_again_whole(tmp_path: Path) -> None:
+    """Noise in the top rows, zeros below: the top takes nearly all of the block's bytes,
+    so a guess from the share of rows is short; the read still equals GDAL."""
+    rng = np.random.default_rng(3)
+    data = np.zeros((1, 512, 512), dtype=np.uint16)
+    data[0, :200] = rng.integers(1, 65535, (200, 512), dtype=np.uint16)
+    path = _deflate_cog(tmp_path / "top-heavy.tif", 512, data=data)
+    ifd = parse_tiff_header(path.read_bytes()).full
+    start, count = int(ifd.tile_offsets[0]), int(ifd.tile_byte_counts[0])
+    got, ranges = _read_recorded(path, Window(col_off=0, row_off=150, width=512, height=40))
+    np.testing.assert_array_equal(got, data[0, 150:190])
+    assert ranges[0][0] == start and ranges[0][1] < start + count  # the guess
+    assert ranges[1:] == [(start, start + count)]  # then the whole block
+
+
+class _Slow(_Recording):
+    """Every request takes a while, so a second read can arrive while one is in flight."""
+
+    async def get_ranges_async(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[bytes]:
+        self.ranges.extend(zip(starts, ends, strict=True))
+        await asyncio.sleep(0.3)
+        return await ObstoreBackend.get_ranges_async(self, url, starts, ends)
+
+
+def test_a_read_joining_after_a_prefix_left_fetches_only_the_rest(
+    cogs: tuple[Path, Path],
+) -> None:
+    """The first read asks for the top of tile 0; a second read of deeper rows arrives
+    while that request is in flight, fetches the rest of the block alongside, and the
+    tile is decoded once from both parts: no byte is fetched twice."""
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    start, count = int(ifd.tile_offsets[0]), int(ifd.tile_byte_counts[0])
+    top = Window(col_off=0, row_off=0, width=100, height=40)
+    deep = Window(col_off=200, row_off=300, width=100, height=150)
+    backend = _Slow()
+
+    async def first_then_second() -> list[np.ndarray]:
+        plans = [_plan(intact, w) for w in (top, deep)]
+        first = asyncio.ensure_future(
+            execute_plan(plans[0][0], [plans[0][1]], backend, max_concurrent=4)
+        )
+        await asyncio.sleep(0.1)  # the first read's request is in flight now
+        await execute_plan(plans[1][0], [plans[1][1]], backend, max_concurrent=4)
+        await first
+        return [c for _, c in plans]
+
+    got = asyncio.run(first_then_second())
+    with rasterio.open(intact) as src:
+        for canvas, w in zip(got, (top, deep), strict=True):
+            want = src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
+            np.testing.assert_array_equal(canvas, want)
+    (a0, a1), (b0, b1) = sorted(backend.ranges)
+    assert (a0, b0, b1) == (start, a1, start + count)  # a prefix, then exactly the rest

@@ -24,6 +24,7 @@ from test_decode import layout, values
 from rasteret.errors import InvalidInputError, TiffFormatError
 from rasteret.tiff import decode_tile, parse_tiff_header, tile_shape
 from rasteret.tiff.codecs import CODECS, PREFIX_SLACK
+from rasteret.tiff.decode import prefix_fetch_length
 from rasteret_sandbox.cogs import write_cog
 
 pytestmark = pytest.mark.skipif(
@@ -131,6 +132,34 @@ def test_any_prefix_matches_the_whole_decode(seed: int, need: int, scale: int) -
     assert got.shape[0] >= need
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    need=st.integers(1, 512),
+    keep=st.floats(0.0, 1.0),
+    level=st.sampled_from([0, 1, 6, 9]),
+    kind=st.sampled_from(["noise", "smooth", "mixed"]),
+)
+def test_a_cut_stream_gives_the_right_rows_or_fails(
+    seed: int, need: int, keep: float, level: int, kind: str
+) -> None:
+    """What a prefix fetch relies on: the leading bytes of a block, cut anywhere, either
+    decode the rows asked for exactly or fail; never rows made of what is missing."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 65536, (512, 128, 1), dtype=np.uint16)
+    smooth = (np.arange(512 * 128, dtype=np.uint16) // 7).reshape(512, 128, 1)
+    arr = {"noise": noise, "smooth": smooth, "mixed": np.where(smooth % 3 == 0, noise, smooth)}
+    tile = arr[kind]
+    ifd = layout(dtype="uint16", width=128, height=512, tile_width=128, tile_height=512)
+    block = zlib.compress(tile.tobytes(), level)
+    cut = block[: int(len(block) * keep)]
+    try:
+        got = decode_tile(cut, ifd, byte_order="<", rows_needed=need)
+    except (TiffFormatError, InvalidInputError):
+        return
+    np.testing.assert_array_equal(got[:need], tile[:need])
+
+
 def test_one_bit_rows() -> None:
     rng = np.random.default_rng(5)
     bits = rng.integers(0, 2, (2048, 1000), dtype=np.uint8)
@@ -173,3 +202,21 @@ def test_small_tiles_decode_whole() -> None:
     got = decode_tile(zlib.compress(arr.tobytes()), ifd, byte_order="<", rows_needed=5)
     assert got.shape == arr.shape
     np.testing.assert_array_equal(got, arr)
+
+
+def test_prefix_fetch_length_asks_for_a_share_of_the_image_rows() -> None:
+    ifd = layout(dtype="uint16", width=1024, height=1024, tile_width=1024, tile_height=1024)
+    length = 1_000_000
+    top = prefix_fetch_length(ifd, length, rows=1024, stop=100)
+    deeper = prefix_fetch_length(ifd, length, rows=1024, stop=400)
+    assert 100_000 < top < deeper < length  # grows with the rows, with a margin
+    assert prefix_fetch_length(ifd, length, rows=1024, stop=1024) == length
+    assert prefix_fetch_length(ifd, length, rows=1024, stop=1000) == length  # decoded whole
+    # an edge tile whose image ends at row 300: its bytes are all in those rows
+    assert prefix_fetch_length(ifd, length, rows=1024, stop=300, filled=300) == length
+    assert prefix_fetch_length(ifd, length, rows=1024, stop=100, filled=300) > top
+    # codecs that cannot stop early need the whole block
+    lzw = layout(
+        dtype="uint16", width=1024, height=1024, tile_width=1024, tile_height=1024, compression=5
+    )
+    assert prefix_fetch_length(lzw, length, rows=1024, stop=100) == length

@@ -30,7 +30,7 @@ from rasteret.io import ObjectMeta, StorageBackend
 from rasteret.io.backend import coalesce_ranges
 from rasteret.io.urls import redact_url
 from rasteret.read.plan import Paste, ReadPlan, TileJob, TileKey
-from rasteret.tiff.decode import decode_tile, tile_shape
+from rasteret.tiff.decode import decode_tile, prefix_fetch_length, tile_shape
 from rasteret.tiff.types import TiffHeader
 
 RowSpan = tuple[int, int]
@@ -178,13 +178,15 @@ def _decode(
     data: bytes | memoryview,
     out: npt.NDArray[Any] | None = None,
     rows: RowSpan | None = None,
+    fetched: int | None = None,
 ) -> npt.NDArray[Any]:
     """Decode ``job``'s bytes, the rows ``[first, stop)`` of ``rows`` (None: the whole tile).
 
     Rows above ``first`` may hold unspecified values; rows from ``stop`` on may be
-    missing (the result then has ``stop`` rows).
+    missing (the result then has ``stop`` rows). ``fetched`` is how many of the
+    block's bytes were asked for, when only its leading bytes were (a prefix fetch).
     """
-    if len(data) != job.length:
+    if len(data) != (job.length if fetched is None else fetched):
         raise FetchError(
             f"short read: got {len(data)} of {job.length} bytes (the object may have changed "
             "since it was indexed)",
@@ -216,6 +218,13 @@ class _SharedTile:
     rows: RowSpan
     """Rows the owner and every joiner need together: what the shared decode produces."""
     joiners: int = 0
+    sent: int | None = None
+    """Leading bytes the owner's request asked for, once sent, when only a prefix."""
+    sent_stop: int = 0
+    """Rows that prefix was sized for."""
+    tail: asyncio.Task[bytes | memoryview] | None = None
+    """The rest of the block, fetched by a read that joined after the prefix was asked
+    for and needs rows below it; the owner decodes the prefix and the tail together."""
 
     def widen(self, rows: RowSpan) -> None:
         """Make the shared decode cover ``rows`` too."""
@@ -257,6 +266,12 @@ def _share_key(job: TileJob) -> tuple[str, int, int]:
     return (job.key.url, job.offset, job.length)
 
 
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a side task's failure as seen (whoever awaits it handles it, if anyone does)."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def fetch_and_decode(
     jobs: Iterable[TileJob],
     backend: StorageBackend,
@@ -267,6 +282,7 @@ async def fetch_and_decode(
     rows_needed: Callable[[TileJob], RowSpan] | None = None,
     on_tile: Callable[[], None] | None = None,
     expected: Mapping[str, TiffHeader] | None = None,
+    prefix_fetch: bool = True,
 ) -> None:
     """Fetch every tile of ``jobs`` once, decode it on the pool, hand it to ``consume``.
 
@@ -278,7 +294,11 @@ async def fetch_and_decode(
     codecs that can stop early (deflate) then decode only down to ``stop``, the
     predictor is undone from ``first`` on, and ``consume`` receives a tile of ``stop``
     rows whose rows above ``first`` are unspecified. A tile other reads joined is
-    decoded over the rows all of them need.
+    decoded over the rows all of them need. With ``prefix_fetch``, such a tile's
+    request also stops early, at an estimate of the compressed bytes those rows take
+    (:func:`~rasteret.tiff.decode.prefix_fetch_length`); where the estimate proves
+    short, the tile is fetched again whole once every other tile is done, and a read
+    joining after such a request left fetches the rest of the block, not all of it.
     ``expected`` maps URLs to their indexed headers: when the backend reports object
     metadata with its ranges (``get_ranges_with_meta_async``), each response is checked
     against the indexed size and ETag before any byte of it is decoded, at no extra
@@ -297,9 +317,31 @@ async def fetch_and_decode(
     own: list[TileJob] = []
     joined: list[tuple[TileJob, _SharedTile]] = []
     mine: dict[tuple[str, int, int], _SharedTile] = {}  # the entries this call registered
+    prefixes: dict[tuple[str, int, int], int] = {}  # bytes fetched of tiles fetched in part
 
     def need_of(job: TileJob) -> RowSpan:
         return rows_needed(job) if rows_needed is not None else (0, job.rows)
+
+    with_meta = getattr(backend, "get_ranges_with_meta_async", None) if expected else None
+
+    async def fetch_ranges(
+        url: str, starts: list[int], ends: list[int]
+    ) -> Sequence[bytes | memoryview]:
+        """One bounded backend call, checked against the indexed object when possible."""
+        indexed = expected.get(url) if expected else None
+        async with semaphore:
+            if with_meta is not None and indexed is not None:
+                blobs: Sequence[bytes | memoryview]
+                blobs, meta = await with_meta(url, starts, ends)
+                changed = stale_changes(indexed, meta) if meta is not None else {}
+                if changed:
+                    raise StaleSourceError(url, changed)
+                return blobs
+            return await backend.get_ranges_async(url, starts, ends)
+
+    async def fetch_tail(job: TileJob, skip: int) -> bytes | memoryview:
+        url, start = job.key.url, job.offset
+        return (await fetch_ranges(url, [start + skip], [start + job.length]))[0]
 
     for job in jobs:
         key = _share_key(job)
@@ -307,10 +349,41 @@ async def fetch_and_decode(
         if entry is not None:  # another read is fetching this very tile right now
             entry.joiners += 1
             entry.widen(need_of(job))
+            if entry.sent is not None and entry.tail is None and entry.rows[1] > entry.sent_stop:
+                # the owner asked for too short a prefix for us: fetch the rest alongside
+                entry.tail = loop.create_task(fetch_tail(job, entry.sent))
+                entry.tail.add_done_callback(_retrieve)
             joined.append((job, entry))
         else:
             registry[key] = mine[key] = _SharedTile(loop.create_future(), rows=need_of(job))
             own.append(job)
+            if prefix_fetch and rows_needed is not None:
+                part = prefix_fetch_length(
+                    job.ifd, job.length, rows=job.rows, stop=need_of(job)[1], filled=job.filled_rows
+                )
+                if part < job.length:
+                    prefixes[key] = part
+
+    def fetch_length(job: TileJob) -> int:
+        """Bytes to ask for: the whole block, or a prefix covering every reader's rows.
+
+        Asked again when the request leaves, so reads that joined since are covered;
+        one that joins later and needs more rows fetches the rest of the block
+        alongside (``_SharedTile.tail``).
+        """
+        key = _share_key(job)
+        if key not in prefixes:
+            return job.length
+        entry = mine.get(key)
+        stop = need_of(job)[1] if entry is None else entry.rows[1]
+        part = prefix_fetch_length(
+            job.ifd, job.length, rows=job.rows, stop=stop, filled=job.filled_rows
+        )
+        if part >= job.length:
+            del prefixes[key]
+            return job.length
+        prefixes[key] = part
+        return part
 
     def abandon(job: TileJob) -> _SharedTile | None:
         """Close ``job``'s own entry to new joiners; return it if someone joined.
@@ -334,81 +407,104 @@ async def fetch_and_decode(
 
     def work(job: TileJob, blob: bytes | memoryview) -> None:
         out = destination(job) if destination is not None else None
-        consume(job, _decode(job, blob, out, need_of(job)))
+        consume(job, _decode(job, blob, out, need_of(job), prefixes.get(_share_key(job))))
 
     def work_shared(job: TileJob, blob: bytes | memoryview, rows: RowSpan) -> npt.NDArray[Any]:
         # its own array (other reads paste from it too), over the rows any of them needs
-        tile = _decode(job, blob, None, rows)
+        tile = _decode(job, blob, None, rows, prefixes.get(_share_key(job)))
         consume(job, tile)
         return tile
 
+    def work_one(
+        job: TileJob, blob: bytes | memoryview, entry: _SharedTile | None
+    ) -> npt.NDArray[Any] | None:
+        if entry is None:
+            work(job, blob)
+            return None
+        try:
+            return work_shared(job, blob, entry.rows)
+        except TiffFormatError:
+            if need_of(job)[1] >= entry.rows[1]:
+                raise
+            # a joiner needs rows this tile cannot give (a broken tail, or bytes past a
+            # prefix): this read's own rows may still decode; joiners fetch it themselves
+            work(job, blob)
+            return None
+
     def work_chunk(
         items: list[tuple[TileJob, bytes | memoryview, _SharedTile | None]],
-    ) -> list[npt.NDArray[Any] | None]:
-        tiles: list[npt.NDArray[Any] | None] = []
+    ) -> list[npt.NDArray[Any] | TileJob | None]:
+        tiles: list[npt.NDArray[Any] | TileJob | None] = []
         for job, blob, entry in items:
-            if entry is None:
-                work(job, blob)
-                tiles.append(None)
-                continue
             try:
-                tiles.append(work_shared(job, blob, entry.rows))
+                tiles.append(work_one(job, blob, entry))
             except TiffFormatError:
-                if need_of(job)[1] >= entry.rows[1]:
+                if _share_key(job) not in prefixes:
                     raise
-                # a joiner needs rows this tile cannot give (a broken tail): this read's
-                # own rows may still decode; the joiners fetch the tile themselves
-                work(job, blob)
-                tiles.append(None)
+                tiles.append(job)  # the prefix fetched was too short: fetch it whole
         return tiles
 
-    async def decode_chunk(pairs: list[tuple[TileJob, bytes | memoryview]]) -> None:
+    async def decode_chunk(pairs: list[tuple[TileJob, bytes | memoryview]]) -> list[TileJob]:
+        """Decode on the pool; return the tiles whose prefix fetch proved too short."""
         # on the loop thread: no joiner can arrive once a tile's entry is abandoned
         entries = [abandon(job) for job, _ in pairs]
-        items = [(j, b, e) for (j, b), e in zip(pairs, entries, strict=True)]
         try:
+            items = [
+                (job, await with_tail(job, blob, entry), entry)
+                for (job, blob), entry in zip(pairs, entries, strict=True)
+            ]
             tiles = await loop.run_in_executor(pool, work_chunk, items)
         except BaseException:
             for entry in entries:
                 if entry is not None and not entry.future.done():
                     entry.future.set_result(None)  # joiners fetch it themselves
             raise
+        short = [tile for tile in tiles if isinstance(tile, TileJob)]
         for entry, tile in zip(entries, tiles, strict=True):
             if entry is not None:
-                entry.future.set_result(tile)
+                entry.future.set_result(None if isinstance(tile, TileJob) else tile)
         if on_tile is not None:
-            for _ in pairs:
+            for _ in range(len(pairs) - len(short)):
                 on_tile()
+        return short
 
-    with_meta = getattr(backend, "get_ranges_with_meta_async", None) if expected else None
+    async def with_tail(
+        job: TileJob, blob: bytes | memoryview, entry: _SharedTile | None
+    ) -> bytes | memoryview:
+        """The prefix and the tail a late joiner fetched, as the whole block; else ``blob``."""
+        if entry is None or entry.tail is None:
+            return blob
+        try:
+            tail = await entry.tail
+        except Exception:  # noqa: BLE001 - the joiners fetch the tile themselves
+            return blob
+        prefixes.pop(_share_key(job), None)
+        return b"".join((blob, tail))
+
     workers = decode_workers()
 
-    async def batch(url: str, group: list[TileJob]) -> None:
+    async def batch(url: str, group: list[TileJob]) -> list[TileJob]:
         starts = [j.offset for j in group]
-        ends = [j.offset + j.length for j in group]
-        indexed = expected.get(url) if expected else None
+        ends = [j.offset + fetch_length(j) for j in group]
+        for job, end in zip(group, ends, strict=True):
+            entry = mine.get(_share_key(job))
+            if entry is not None and end - job.offset < job.length:
+                entry.sent, entry.sent_stop = end - job.offset, entry.rows[1]
         nbytes = ends[-1] - starts[0]
         await budget.acquire(nbytes)
         try:
-            async with semaphore:
-                if with_meta is not None and indexed is not None:
-                    blobs, meta = await with_meta(url, starts, ends)
-                    changed = stale_changes(indexed, meta) if meta is not None else {}
-                    if changed:
-                        raise StaleSourceError(url, changed)
-                else:
-                    blobs = await backend.get_ranges_async(url, starts, ends)
+            blobs = await fetch_ranges(url, starts, ends)
             # a few tiles per trip to the pool: one hand-off per tile costs more than a
             # small tile's decode, while chunks of a big request still spread over cores
             pairs = list(zip(group, blobs, strict=True))
             del blobs  # each chunk holds its blobs until its tiles are decoded
             size = min(_DECODE_CHUNK, -(-len(pairs) // workers))
             if size >= len(pairs):
-                await decode_chunk(pairs)  # one hand-off: no task to schedule
-            else:
-                await asyncio.gather(
-                    *(decode_chunk(pairs[i : i + size]) for i in range(0, len(pairs), size))
-                )
+                return await decode_chunk(pairs)  # one hand-off: no task to schedule
+            chunks = await asyncio.gather(
+                *(decode_chunk(pairs[i : i + size]) for i in range(0, len(pairs), size))
+            )
+            return [job for chunk in chunks for job in chunk]
         finally:
             budget.release(nbytes)
 
@@ -428,7 +524,9 @@ async def fetch_and_decode(
     for url, group in groups.items():
         # One backend call per coalesced range: the semaphore then bounds the requests
         # actually in flight, not just the calls.
-        merged = coalesce_ranges([j.offset for j in group], [j.offset + j.length for j in group])
+        merged = coalesce_ranges(
+            [j.offset for j in group], [j.offset + fetch_length(j) for j in group]
+        )
         tasks.extend(batch(url, [group[i] for i in m.members]) for m in merged)
     tasks.extend(join(job, entry) for job, entry in joined)
     try:
@@ -438,10 +536,14 @@ async def fetch_and_decode(
             left = abandon(job)
             if left is not None:
                 left.future.set_result(None)
+    refetch: list[TileJob] = []
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    refetch = [r for r in results if isinstance(r, TileJob)]
+        if isinstance(result, TileJob):  # a joined tile its owner did not share
+            refetch.append(result)
+        elif isinstance(result, list):  # tiles whose prefix fetch was too short
+            refetch.extend(result)
     if refetch:
         await fetch_and_decode(
             refetch,
@@ -452,6 +554,7 @@ async def fetch_and_decode(
             rows_needed=rows_needed,
             on_tile=on_tile,
             expected=expected,
+            prefix_fetch=False,  # whole tiles this time: no second guess
         )
 
 

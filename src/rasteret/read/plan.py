@@ -45,6 +45,13 @@ class TileJob:
     byte_order: str
     """``"<"`` or ``">"``, the file's byte order."""
 
+    @property
+    def filled_rows(self) -> int:
+        """Rows of the tile inside the image: those of an edge tile below it are padding."""
+        ifd = self.ifd
+        tile_row = (self.key.tile_index % (ifd.tiles_across * ifd.tiles_down)) // ifd.tiles_across
+        return max(1, min(self.rows, ifd.height - tile_row * ifd.tile_height))
+
 
 @dataclass(frozen=True, kw_only=True)
 class Paste:

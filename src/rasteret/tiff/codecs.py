@@ -17,6 +17,7 @@ must not depend on mutable module state.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -168,7 +169,11 @@ def _deflate_prefix_works() -> bool:
 
     Checked once at import on a stream with long matches and a stored block, so that an
     imagecodecs built without libdeflate (zlib fallback) or one that changes its error
-    handling makes rasteret decode whole tiles instead of returning wrong rows.
+    handling makes rasteret decode whole tiles instead of returning wrong rows. Reads
+    also fetch only a block's leading bytes when they need its top rows, so the check
+    includes the other half of the contract: a stream cut short before the bytes asked
+    for must fail, never fill them with what libdeflate reads past its end (at most 8
+    zero bytes, whose output the slack absorbs).
     """
     if not getattr(imagecodecs.DEFLATE, "available", False):
         return False
@@ -184,6 +189,16 @@ def _deflate_prefix_works() -> bool:
             return False
         if bytes(buf[:nbytes]) != raw[:nbytes]:
             return False
+    for cut in (2, 1_000, len(stream) // 3, len(stream) - 10):
+        head = stream[:cut]
+        available = len(zlib.decompressobj().decompress(head))  # what the cut stream holds
+        nbytes = available + 1
+        buf = bytearray(nbytes + PREFIX_SLACK)
+        try:
+            _deflate_prefix(head, memoryview(buf), nbytes)
+        except (TiffFormatError, RuntimeError, ValueError):
+            continue  # refused, as it must be
+        return False
     return True
 
 

@@ -16,6 +16,7 @@ converted to RGB, 1-bit transparency masks as 0/255.
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -37,7 +38,7 @@ from rasteret.tiff.constants import Photometric
 from rasteret.tiff.limits import MAX_BLOCK_BYTES
 from rasteret.tiff.types import IfdLayout
 
-__all__ = ["decode_tile", "expected_tile_nbytes", "tile_shape"]
+__all__ = ["decode_tile", "expected_tile_nbytes", "prefix_fetch_length", "tile_shape"]
 
 _NATIVE = "<" if sys.byteorder == "little" else ">"
 """Byte order of this machine in TIFF/NumPy notation."""
@@ -74,6 +75,50 @@ def expected_tile_nbytes(ifd: IfdLayout, rows: int | None = None) -> int:
     if ifd.bits_per_sample < 8:
         return nrows * ((cols * samples * ifd.bits_per_sample + 7) // 8)
     return nrows * cols * samples * np.dtype(ifd.dtype).itemsize
+
+
+PREFIX_FETCH_MARGIN = 1.15
+"""How much more than its share of the block's bytes a prefix fetch asks for."""
+
+PREFIX_FETCH_PAD = 32 * 1024
+"""Bytes added to every prefix fetch, so small prefixes survive uneven compression."""
+
+
+def prefix_fetch_length(
+    ifd: IfdLayout, length: int, *, rows: int, stop: int, filled: int | None = None
+) -> int:
+    """How many bytes of a compressed block to fetch for a read of its first ``stop`` rows.
+
+    A read over the top of a deflate tile decodes only a prefix of its stream (see
+    :func:`decode_tile`'s ``rows_needed``), so it needs only the stream's leading bytes.
+    Their count is recorded nowhere; this estimates it from the share of the block's
+    image rows the prefix decode produces (the rows plus :data:`PREFIX_SLACK`), with a
+    margin, since compression varies along a tile. Rows below the image in an edge
+    tile are padding that compresses to almost nothing, so the share is taken of the
+    ``filled`` rows only. A guess that proves short makes the prefix decode fail (it
+    never returns rows it did not decompress), and the caller fetches the whole block.
+
+    Args:
+        ifd: The IFD the block belongs to.
+        length: The block's compressed size (its TileByteCounts entry).
+        rows: Rows in the block.
+        stop: Rows the read needs, from the top.
+        filled: Rows of the block inside the image (default: all).
+
+    Returns:
+        ``length`` when the whole block is needed or the codec cannot stop early;
+        otherwise the (shorter) number of leading bytes to fetch.
+    """
+    codec = CODECS.get(ifd.compression)
+    filled = rows if filled is None else min(filled, rows)
+    if codec is None or codec.prefix is None or stop >= filled:
+        return length
+    if expected_tile_nbytes(ifd, stop) + PREFIX_SLACK >= expected_tile_nbytes(ifd, rows):
+        return length  # decoded whole anyway (see _prefix_rows)
+    slack_rows = math.ceil(PREFIX_SLACK / expected_tile_nbytes(ifd, 1))
+    share = (stop + slack_rows) / filled
+    guess = math.ceil(length * share * PREFIX_FETCH_MARGIN) + PREFIX_FETCH_PAD
+    return min(guess, length)
 
 
 def decode_tile(
