@@ -208,7 +208,8 @@ def _run_one(
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     traffic = store.traffic()
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip()[-2000:], "exit_code": proc.returncode}
+        error = proc.stderr.strip()[-2000:] or f"exited with code {proc.returncode}, no message"
+        return {"error": error, "exit_code": proc.returncode}
     out = dict(json.loads(result_path.read_text()))
     out["exit_code"] = proc.returncode
     out["traffic"] = traffic
