@@ -223,12 +223,20 @@ def decode_target(data: bytes, allowance: Allowance) -> None:
     """Decode a payload as one block of the layout its first bytes describe."""
     ifd, byte_order, rows, payload = decode_case(data)
     allowance.allow(expected_tile_nbytes(ifd, rows))
-    # the top rows only as well (a read over the top of a tile): libdeflate is stopped early
+    # a window over the top of a tile as well: libdeflate is stopped early at its last row
+    # and the predictor is undone from its first row on
     height = rows if rows is not None else ifd.tile_height
     need = 1 + (len(payload) * 7919) % max(height, 1)
+    first = (len(payload) * 31) % need
     with contextlib.suppress(*ALLOWED):
         decode_tile(
-            payload, ifd, byte_order=byte_order, rows=rows, rows_needed=need, source="fuzz top"
+            payload,
+            ifd,
+            byte_order=byte_order,
+            rows=rows,
+            rows_needed=need,
+            first_row=first,
+            source="fuzz top",
         )
     decode_tile(payload, ifd, byte_order=byte_order, rows=rows, source="fuzz block")
 
