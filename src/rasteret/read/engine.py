@@ -11,15 +11,11 @@ and decoding overlap.
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import os
 import threading
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,12 +25,17 @@ from rasteret.errors import FetchError, StaleSourceError, TiffFormatError
 from rasteret.io import ObjectMeta, StorageBackend
 from rasteret.io.backend import coalesce_ranges
 from rasteret.io.urls import redact_url
+from rasteret.read.inflight import (
+    RowSpan,
+    SharedTile,
+    budget_for,
+    retrieve,
+    share_key,
+    shared_tiles,
+)
 from rasteret.read.plan import Paste, ReadPlan, TileJob, TileKey
 from rasteret.tiff.decode import decode_tile, prefix_fetch_length, tile_shape
 from rasteret.tiff.types import TiffHeader
-
-RowSpan = tuple[int, int]
-"""Rows ``[first, stop)`` of a tile that some reader uses."""
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -82,71 +83,6 @@ def stale_changes(indexed: TiffHeader, now: ObjectMeta) -> dict[str, tuple[objec
 
 _DECODE_CHUNK = 4
 """Most tiles of one request decoded per hand-off to the decode pool."""
-
-MAX_PENDING_BYTES = 64 << 20
-"""Compressed bytes fetched (or being fetched) but not yet decoded, at most.
-
-When requests return faster than tiles decode (low latency, big tiles), the bytes would
-otherwise pile up in memory until the whole read is downloaded; past this budget new
-requests wait for decodes to catch up. 64 MiB sustains far more than the decode rate
-of every core at cloud latencies (about 13 MB in flight at 650 MB/s and 20 ms).
-"""
-
-
-class _ByteBudget:
-    """Admission control on compressed bytes between request and decode.
-
-    A range is admitted when it fits in what is left, or when nothing is pending (so a
-    range larger than the whole budget still goes, alone), in the order ranges asked.
-    Its bytes are released once all its tiles are decoded. Everything runs on one event
-    loop, so admission is a plain check when there is room: no lock, no task switch
-    (a read of 1,000 small files asks 1,000 times).
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.pending = 0
-        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
-
-    def _fits(self, nbytes: int) -> bool:
-        return self.pending == 0 or self.pending + nbytes <= self.limit
-
-    async def acquire(self, nbytes: int) -> None:
-        """Wait for room, then count ``nbytes`` as pending."""
-        if not self._waiters and self._fits(nbytes):
-            self.pending += nbytes
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (nbytes, waiter)
-        self._waiters.append(entry)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release(nbytes)  # admitted as it was cancelled: give the room back
-            else:
-                with contextlib.suppress(ValueError):  # _wake may have dropped it
-                    self._waiters.remove(entry)
-                self._wake()
-            raise
-
-    def release(self, nbytes: int) -> None:
-        """Give ``nbytes`` back and admit whoever now fits, first come first served."""
-        self.pending -= nbytes
-        self._wake()
-
-    def _wake(self) -> None:
-        while self._waiters:
-            nbytes, waiter = self._waiters[0]
-            if waiter.done():
-                self._waiters.popleft()
-                continue
-            if not self._fits(nbytes):
-                return
-            self._waiters.popleft()
-            self.pending += nbytes
-            waiter.set_result(None)
-
 
 _scratch = threading.local()
 
@@ -206,72 +142,6 @@ def _decode(
     )
 
 
-@dataclass(eq=False)
-class _SharedTile:
-    """A tile one read is fetching that concurrent reads of the same tile wait for.
-
-    Resolves to the decoded tile when someone joined before its decode started, or to
-    None (fetch it yourself) when the owner failed or nobody was waiting.
-    """
-
-    future: asyncio.Future[npt.NDArray[Any] | None]
-    rows: RowSpan
-    """Rows the owner and every joiner need together: what the shared decode produces."""
-    joiners: int = 0
-    sent: int | None = None
-    """Leading bytes the owner's request asked for, once sent, when only a prefix."""
-    sent_stop: int = 0
-    """Rows that prefix was sized for."""
-    tail: asyncio.Task[bytes | memoryview] | None = None
-    """The rest of the block, fetched by a read that joined after the prefix was asked
-    for and needs rows below it; the owner decodes the prefix and the tail together."""
-
-    def widen(self, rows: RowSpan) -> None:
-        """Make the shared decode cover ``rows`` too."""
-        self.rows = (min(self.rows[0], rows[0]), max(self.rows[1], rows[1]))
-
-
-_SHARED: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, int, int], _SharedTile]
-] = weakref.WeakKeyDictionary()
-
-
-def _shared_tiles(loop: asyncio.AbstractEventLoop) -> dict[tuple[str, int, int], _SharedTile]:
-    """The tiles in flight on ``loop``, by URL and byte range.
-
-    Reads running at once on one loop (the chips of a batch, threads sharing the sync
-    bridge's loop) then fetch and decode each tile once.
-    """
-    return _SHARED.setdefault(loop, {})
-
-
-_BUDGETS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ByteBudget] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _budget_for(loop: asyncio.AbstractEventLoop) -> _ByteBudget:
-    """The pending-bytes budget of every read on ``loop``.
-
-    One per loop, not per read: 64 chip reads gathered at once must not each be allowed
-    their own :data:`MAX_PENDING_BYTES`.
-    """
-    budget = _BUDGETS.get(loop)
-    if budget is None:
-        budget = _BUDGETS[loop] = _ByteBudget(MAX_PENDING_BYTES)
-    return budget
-
-
-def _share_key(job: TileJob) -> tuple[str, int, int]:
-    return (job.key.url, job.offset, job.length)
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    """Mark a side task's failure as seen (whoever awaits it handles it, if anyone does)."""
-    if not task.cancelled():
-        task.exception()
-
-
 async def fetch_and_decode(
     jobs: Iterable[TileJob],
     backend: StorageBackend,
@@ -311,12 +181,12 @@ async def fetch_and_decode(
     """
     semaphore = asyncio.Semaphore(max_concurrent)
     loop = asyncio.get_running_loop()
-    budget = _budget_for(loop)
+    budget = budget_for(loop)
     pool = decode_pool()
-    registry = _shared_tiles(loop)
+    registry = shared_tiles(loop)
     own: list[TileJob] = []
-    joined: list[tuple[TileJob, _SharedTile]] = []
-    mine: dict[tuple[str, int, int], _SharedTile] = {}  # the entries this call registered
+    joined: list[tuple[TileJob, SharedTile]] = []
+    mine: dict[tuple[str, int, int], SharedTile] = {}  # the entries this call registered
     prefixes: dict[tuple[str, int, int], int] = {}  # bytes fetched of tiles fetched in part
 
     def need_of(job: TileJob) -> RowSpan:
@@ -344,7 +214,7 @@ async def fetch_and_decode(
         return (await fetch_ranges(url, [start + skip], [start + job.length]))[0]
 
     for job in jobs:
-        key = _share_key(job)
+        key = share_key(job)
         entry = registry.get(key)
         if entry is not None:  # another read is fetching this very tile right now
             entry.joiners += 1
@@ -352,10 +222,10 @@ async def fetch_and_decode(
             if entry.sent is not None and entry.tail is None and entry.rows[1] > entry.sent_stop:
                 # the owner asked for too short a prefix for us: fetch the rest alongside
                 entry.tail = loop.create_task(fetch_tail(job, entry.sent))
-                entry.tail.add_done_callback(_retrieve)
+                entry.tail.add_done_callback(retrieve)
             joined.append((job, entry))
         else:
-            registry[key] = mine[key] = _SharedTile(loop.create_future(), rows=need_of(job))
+            registry[key] = mine[key] = SharedTile(loop.create_future(), rows=need_of(job))
             own.append(job)
             if prefix_fetch and rows_needed is not None:
                 part = prefix_fetch_length(
@@ -369,9 +239,9 @@ async def fetch_and_decode(
 
         Asked again when the request leaves, so reads that joined since are covered;
         one that joins later and needs more rows fetches the rest of the block
-        alongside (``_SharedTile.tail``).
+        alongside (``SharedTile.tail``).
         """
-        key = _share_key(job)
+        key = share_key(job)
         if key not in prefixes:
             return job.length
         entry = mine.get(key)
@@ -385,14 +255,14 @@ async def fetch_and_decode(
         prefixes[key] = part
         return part
 
-    def abandon(job: TileJob) -> _SharedTile | None:
+    def abandon(job: TileJob) -> SharedTile | None:
         """Close ``job``'s own entry to new joiners; return it if someone joined.
 
         Only this call's entry is taken out of the registry: once it is gone, another
         read may have registered the same tile with rows of its own, and that entry is
         not ours to decode or to cancel. With nobody waiting it resolves to None.
         """
-        key = _share_key(job)
+        key = share_key(job)
         entry = mine.pop(key, None)
         if entry is None:
             return None
@@ -407,16 +277,16 @@ async def fetch_and_decode(
 
     def work(job: TileJob, blob: bytes | memoryview) -> None:
         out = destination(job) if destination is not None else None
-        consume(job, _decode(job, blob, out, need_of(job), prefixes.get(_share_key(job))))
+        consume(job, _decode(job, blob, out, need_of(job), prefixes.get(share_key(job))))
 
     def work_shared(job: TileJob, blob: bytes | memoryview, rows: RowSpan) -> npt.NDArray[Any]:
         # its own array (other reads paste from it too), over the rows any of them needs
-        tile = _decode(job, blob, None, rows, prefixes.get(_share_key(job)))
+        tile = _decode(job, blob, None, rows, prefixes.get(share_key(job)))
         consume(job, tile)
         return tile
 
     def work_one(
-        job: TileJob, blob: bytes | memoryview, entry: _SharedTile | None
+        job: TileJob, blob: bytes | memoryview, entry: SharedTile | None
     ) -> npt.NDArray[Any] | None:
         if entry is None:
             work(job, blob)
@@ -432,14 +302,14 @@ async def fetch_and_decode(
             return None
 
     def work_chunk(
-        items: list[tuple[TileJob, bytes | memoryview, _SharedTile | None]],
+        items: list[tuple[TileJob, bytes | memoryview, SharedTile | None]],
     ) -> list[npt.NDArray[Any] | TileJob | None]:
         tiles: list[npt.NDArray[Any] | TileJob | None] = []
         for job, blob, entry in items:
             try:
                 tiles.append(work_one(job, blob, entry))
             except TiffFormatError:
-                if _share_key(job) not in prefixes:
+                if share_key(job) not in prefixes:
                     raise
                 tiles.append(job)  # the prefix fetched was too short: fetch it whole
         return tiles
@@ -469,7 +339,7 @@ async def fetch_and_decode(
         return short
 
     async def with_tail(
-        job: TileJob, blob: bytes | memoryview, entry: _SharedTile | None
+        job: TileJob, blob: bytes | memoryview, entry: SharedTile | None
     ) -> bytes | memoryview:
         """The prefix and the tail a late joiner fetched, as the whole block; else ``blob``."""
         if entry is None or entry.tail is None:
@@ -478,7 +348,7 @@ async def fetch_and_decode(
             tail = await entry.tail
         except Exception:  # noqa: BLE001 - the joiners fetch the tile themselves
             return blob
-        prefixes.pop(_share_key(job), None)
+        prefixes.pop(share_key(job), None)
         return b"".join((blob, tail))
 
     workers = decode_workers()
@@ -487,7 +357,7 @@ async def fetch_and_decode(
         starts = [j.offset for j in group]
         ends = [j.offset + fetch_length(j) for j in group]
         for job, end in zip(group, ends, strict=True):
-            entry = mine.get(_share_key(job))
+            entry = mine.get(share_key(job))
             if entry is not None and end - job.offset < job.length:
                 entry.sent, entry.sent_stop = end - job.offset, entry.rows[1]
         nbytes = ends[-1] - starts[0]
@@ -508,7 +378,7 @@ async def fetch_and_decode(
         finally:
             budget.release(nbytes)
 
-    async def join(job: TileJob, entry: _SharedTile) -> TileJob | None:
+    async def join(job: TileJob, entry: SharedTile) -> TileJob | None:
         tile = await entry.future
         if tile is None:
             return job  # the owner did not share it (failed or gave up): fetch it ourselves

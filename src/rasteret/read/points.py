@@ -20,7 +20,8 @@ from pyproj import CRS, Transformer
 
 from rasteret.index.arrow_np import array_of, micros, string_array
 from rasteret.io import StorageBackend
-from rasteret.read.engine import RowSpan, fetch_and_decode, scratch_for
+from rasteret.read.engine import fetch_and_decode, scratch_for
+from rasteret.read.inflight import RowSpan
 from rasteret.read.plan import TileJob, TileKey
 from rasteret.read.reader import SceneSource, crs_of_header, transform_of_header
 from rasteret.tiff.types import TiffHeader
