@@ -35,7 +35,13 @@ import pytest
 
 from rasteret import CloudConfig, Collection, build_from_stac
 from rasteret_sandbox.catalog import JAN_MAR, SF_BBOX, SampleCatalog, build_sample_catalog
-from rasteret_sandbox.servers import MotoS3Server, NginxServer, RangeServer, StacApiServer
+from rasteret_sandbox.servers import (
+    FaultProxy,
+    MotoS3Server,
+    NginxServer,
+    RangeServer,
+    StacApiServer,
+)
 
 
 def _data_cache(config: pytest.Config) -> Path | None:
@@ -106,6 +112,19 @@ def stac_api(
         server.load_collections(sample_catalog.collections.values())
         server.load_items(sample_catalog.all_items())
         yield server
+
+
+@pytest.fixture(scope="session")
+def stac_proxy_session(stac_api: StacApiServer) -> Iterator[FaultProxy]:
+    with FaultProxy(stac_api.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def stac_proxy(stac_proxy_session: FaultProxy) -> FaultProxy:
+    """``stac_api`` behind a proxy that logs (and, when told, breaks) requests; log empty."""
+    stac_proxy_session.clear()
+    return stac_proxy_session
 
 
 @pytest.fixture(scope="session")

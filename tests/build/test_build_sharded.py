@@ -43,19 +43,6 @@ def client() -> Iterator[Client]:
 
 
 @pytest.fixture(scope="module")
-def stac_proxy(stac_api: StacApiServer) -> Iterator[FaultProxy]:
-    """The STAC API behind a proxy that logs (and, when told, breaks) requests."""
-    with FaultProxy(stac_api.url) as proxy:
-        yield proxy
-
-
-@pytest.fixture
-def proxy(stac_proxy: FaultProxy) -> FaultProxy:
-    stac_proxy.clear()
-    return stac_proxy
-
-
-@pytest.fixture(scope="module")
 def plain_wide(
     stac_api: StacApiServer, tmp_path_factory: pytest.TempPathFactory
 ) -> rasteret.Collection:
@@ -67,6 +54,21 @@ def plain_wide(
         bbox=WIDE_BBOX,
         date_range=HALF_YEAR,
         workspace_dir=tmp_path_factory.mktemp("ws-plain"),
+    )
+
+
+def sharded_wide(
+    name: str, stac_api: StacApiServer, workspace: Path, **sharding: Any
+) -> rasteret.Collection:
+    """The wide search (the ``plain_wide`` reference's), built in shards."""
+    return rasteret.build_from_stac_distributed(
+        name=name,
+        stac_api=stac_api.url,
+        collection=COLLECTION,
+        bbox=WIDE_BBOX,
+        date_range=HALF_YEAR,
+        workspace_dir=workspace,
+        **sharding,
     )
 
 
@@ -83,13 +85,10 @@ def test_date_shards_on_worker_processes_equal_plain_build(
     stac_api: StacApiServer, plain_wide: rasteret.Collection, client: Client, tmp_path: Path
 ) -> None:
     with get_task_stream(client) as stream:
-        sharded = rasteret.build_from_stac_distributed(
-            name="by-month",
-            stac_api=stac_api.url,
-            collection=COLLECTION,
-            bbox=WIDE_BBOX,
-            date_range=HALF_YEAR,
-            workspace_dir=tmp_path,
+        sharded = sharded_wide(
+            "by-month",
+            stac_api,
+            tmp_path,
             date_shards="month",
             client=client,
         )
@@ -111,13 +110,10 @@ def test_space_and_date_shards_keep_each_item_once(
     footprints = [shapely.geometry.shape(s.geometry) for s in plain_wide]
     # the oracle of the dedupe: some scenes touch several cells, so several shards find them
     assert all(sum(f.intersects(shapely.box(*c)) for c in cells) > 1 for f in footprints)
-    sharded = rasteret.build_from_stac_distributed(
-        name="grid",
-        stac_api=stac_api.url,
-        collection=COLLECTION,
-        bbox=WIDE_BBOX,
-        date_range=HALF_YEAR,
-        workspace_dir=tmp_path,
+    sharded = sharded_wide(
+        "grid",
+        stac_api,
+        tmp_path,
         date_shards=2,
         space_shards=(3, 2),
         client=client,
@@ -131,13 +127,10 @@ def test_default_scheduler_without_client(
     stac_api: StacApiServer, plain_wide: rasteret.Collection, tmp_path: Path
 ) -> None:
     with dask.config.set(scheduler="threads"):
-        sharded = rasteret.build_from_stac_distributed(
-            name="threads",
-            stac_api=stac_api.url,
-            collection=COLLECTION,
-            bbox=WIDE_BBOX,
-            date_range=HALF_YEAR,
-            workspace_dir=tmp_path,
+        sharded = sharded_wide(
+            "threads",
+            stac_api,
+            tmp_path,
             date_shards=timedelta(days=45),
             space_shards=2,
         )
@@ -145,11 +138,11 @@ def test_default_scheduler_without_client(
 
 
 def test_repeat_call_reuses_the_index_without_stac_queries(
-    proxy: FaultProxy, client: Client, tmp_path: Path
+    stac_proxy: FaultProxy, client: Client, tmp_path: Path
 ) -> None:
     params: dict[str, Any] = {
         "name": "reused",
-        "stac_api": proxy.url,
+        "stac_api": stac_proxy.url,
         "collection": COLLECTION,
         "bbox": cat.SF_BBOX,
         "date_range": cat.JAN_MAR,
@@ -157,22 +150,22 @@ def test_repeat_call_reuses_the_index_without_stac_queries(
     }
     first = rasteret.build_from_stac_distributed(**params, date_shards="month", client=client)
     assert len(first) == cat.SF_JAN_MAR_COUNT
-    assert proxy.requests("/search")  # the first build did search, through the proxy
+    assert stac_proxy.requests("/search")  # the first build did search, through the proxy
     index = tmp_path / "reused" / "index.parquet"
     mtime = index.stat().st_mtime_ns
-    proxy.clear()
+    stac_proxy.clear()
     again = rasteret.build_from_stac_distributed(**params, date_shards=3, client=client)
     plain = rasteret.build_from_stac(**params)  # same search: the plain build reuses it too
-    assert proxy.requests() == []  # not one request reached the STAC API
+    assert stac_proxy.requests() == []  # not one request reached the STAC API
     assert index.stat().st_mtime_ns == mtime
     assert rows(again).equals(rows(first)) and rows(plain).equals(rows(first))
 
 
 def test_failed_shard_writes_nothing_and_keeps_the_old_index(
-    proxy: FaultProxy, client: Client, tmp_path: Path
+    stac_proxy: FaultProxy, client: Client, tmp_path: Path
 ) -> None:
     params: dict[str, Any] = {
-        "stac_api": proxy.url,
+        "stac_api": stac_proxy.url,
         "collection": COLLECTION,
         "bbox": cat.SF_BBOX,
         "date_range": cat.JAN_MAR,
@@ -185,7 +178,7 @@ def test_failed_shard_writes_nothing_and_keeps_the_old_index(
     index = tmp_path / "kept" / "index.parquet"
     mtime = index.stat().st_mtime_ns
     # the first search request of the build gets a 400 (not retried): one shard fails
-    proxy.set_faults([Fault(kind="status", status=400, path=r"/search", times=1)])
+    stac_proxy.set_faults([Fault(kind="status", status=400, path=r"/search", times=1)])
     with pytest.raises(rasteret.ShardFailedError, match=r"1 of 3 shard\(s\) failed") as info:
         rasteret.build_from_stac_distributed(name="kept", force=True, **params)
     assert isinstance(info.value, rasteret.BuildError)
@@ -196,7 +189,7 @@ def test_failed_shard_writes_nothing_and_keeps_the_old_index(
     assert rows(rasteret.load("kept", workspace_dir=tmp_path)).equals(before)
     assert leftovers(tmp_path / "kept") == ["index.parquet"]  # no part, no staging dir
 
-    proxy.set_faults([Fault(kind="status", status=400, path=r"/search", times=1)])
+    stac_proxy.set_faults([Fault(kind="status", status=400, path=r"/search", times=1)])
     with pytest.raises(rasteret.ShardFailedError):
         rasteret.build_from_stac_distributed(name="never", **params)
     assert not (tmp_path / "never").exists()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ import rasteret
 from rasteret.errors import StacSearchError
 from rasteret.stac import search_items
 from rasteret_sandbox.catalog import SampleCatalog
-from rasteret_sandbox.servers import Fault, FaultProxy, StacApiServer
+from rasteret_sandbox.servers import Fault, FaultProxy
 
 pytestmark = pytest.mark.stac_api
 
@@ -37,87 +36,75 @@ SEARCH = r"/search"
 PAGE = 5
 
 
-@pytest.fixture(scope="module")
-def stac_proxy(stac_api: StacApiServer) -> Iterator[FaultProxy]:
-    with FaultProxy(stac_api.url) as proxy:
-        yield proxy
-
-
-@pytest.fixture
-def proxy(stac_proxy: FaultProxy) -> FaultProxy:
-    stac_proxy.clear()
-    return stac_proxy
-
-
-def _search(proxy: FaultProxy) -> list[str]:
+def _search(stac_proxy: FaultProxy) -> list[str]:
     items = search_items(
-        stac_api=proxy.url, collection=COLLECTION, limit_per_page=PAGE, timeout=(2.0, 1.0)
+        stac_api=stac_proxy.url, collection=COLLECTION, limit_per_page=PAGE, timeout=(2.0, 1.0)
     )
     return [item["id"] for item in items]
 
 
 @pytest.fixture(scope="module")
-def all_ids(stac_proxy: FaultProxy, sample_catalog: SampleCatalog) -> list[str]:
-    stac_proxy.clear()
-    ids = _search(stac_proxy)
+def all_ids(stac_proxy_session: FaultProxy, sample_catalog: SampleCatalog) -> list[str]:
+    stac_proxy_session.clear()
+    ids = _search(stac_proxy_session)
     assert sorted(ids) == sorted(i["id"] for i in sample_catalog.items[COLLECTION])
-    pages = stac_proxy.requests("/search")
+    pages = stac_proxy_session.requests("/search")
     assert len(pages) >= 3, pages  # really paginated, through the proxy
     return ids
 
 
-def _faulted(proxy: FaultProxy) -> list[dict[str, object]]:
-    return [e for e in proxy.requests("/search") if e["fault"] is not None]
+def _faulted(stac_proxy: FaultProxy) -> list[dict[str, object]]:
+    return [e for e in stac_proxy.requests("/search") if e["fault"] is not None]
 
 
-def test_5xx_mid_pagination_is_retried(proxy: FaultProxy, all_ids: list[str]) -> None:
-    proxy.set_faults([Fault(kind="status", status=503, path=SEARCH, skip=1, times=2)])
-    assert _search(proxy) == all_ids
-    assert len(_faulted(proxy)) == 2
+def test_5xx_mid_pagination_is_retried(stac_proxy: FaultProxy, all_ids: list[str]) -> None:
+    stac_proxy.set_faults([Fault(kind="status", status=503, path=SEARCH, skip=1, times=2)])
+    assert _search(stac_proxy) == all_ids
+    assert len(_faulted(stac_proxy)) == 2
 
 
-def test_429_retry_after_is_honoured(proxy: FaultProxy, all_ids: list[str]) -> None:
-    proxy.set_faults(
+def test_429_retry_after_is_honoured(stac_proxy: FaultProxy, all_ids: list[str]) -> None:
+    stac_proxy.set_faults(
         [Fault(kind="status", status=429, retry_after=1, path=SEARCH, skip=2, times=1)]
     )
     started = time.perf_counter()
-    assert _search(proxy) == all_ids
+    assert _search(stac_proxy) == all_ids
     assert time.perf_counter() - started >= 1.0
-    assert len(_faulted(proxy)) == 1
+    assert len(_faulted(stac_proxy)) == 1
 
 
-def test_timeout_mid_pagination_is_retried(proxy: FaultProxy, all_ids: list[str]) -> None:
-    proxy.set_faults([Fault(kind="stall", delay_s=2.5, path=SEARCH, skip=1, times=1)])
-    assert _search(proxy) == all_ids
-    assert len(_faulted(proxy)) == 1
+def test_timeout_mid_pagination_is_retried(stac_proxy: FaultProxy, all_ids: list[str]) -> None:
+    stac_proxy.set_faults([Fault(kind="stall", delay_s=2.5, path=SEARCH, skip=1, times=1)])
+    assert _search(stac_proxy) == all_ids
+    assert len(_faulted(stac_proxy)) == 1
 
 
-def test_page_that_keeps_failing_raises(proxy: FaultProxy, all_ids: list[str]) -> None:
-    proxy.set_faults([Fault(kind="status", status=500, path=SEARCH, skip=1, times=None)])
+def test_page_that_keeps_failing_raises(stac_proxy: FaultProxy, all_ids: list[str]) -> None:
+    stac_proxy.set_faults([Fault(kind="status", status=500, path=SEARCH, skip=1, times=None)])
     with pytest.raises(StacSearchError, match="HTTP 500") as info:
-        _search(proxy)
-    assert proxy.url in str(info.value)
-    assert len(_faulted(proxy)) >= 2  # retried before giving up
+        _search(stac_proxy)
+    assert stac_proxy.url in str(info.value)
+    assert len(_faulted(stac_proxy)) >= 2  # retried before giving up
 
 
 def test_failed_search_writes_no_index_and_keeps_the_old_one(
-    proxy: FaultProxy, tmp_path: Path
+    stac_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     params = {
-        "stac_api": proxy.url,
+        "stac_api": stac_proxy.url,
         "collection": COLLECTION,
         "band_map": {"red": "red"},
         "workspace_dir": tmp_path,
     }
-    proxy.set_faults([Fault(kind="status", status=404, path=SEARCH, times=None)])
+    stac_proxy.set_faults([Fault(kind="status", status=404, path=SEARCH, times=None)])
     with pytest.raises(StacSearchError):
         rasteret.build_from_stac(name="never", **params)  # type: ignore[arg-type]
     assert not (tmp_path / "never").exists()
 
-    proxy.clear()
+    stac_proxy.clear()
     built = rasteret.build_from_stac(name="kept", **params)  # type: ignore[arg-type]
     before = built.to_table()
-    proxy.set_faults([Fault(kind="status", status=503, path=SEARCH, times=None)])
+    stac_proxy.set_faults([Fault(kind="status", status=503, path=SEARCH, times=None)])
     with pytest.raises(StacSearchError):
         rasteret.build_from_stac(name="kept", force=True, **params)  # type: ignore[arg-type]
     after = rasteret.load("kept", workspace_dir=tmp_path)
@@ -129,20 +116,20 @@ SECRET = "s3cr3t-t0ken-value"
 
 
 def test_retry_warnings_never_log_query_strings(
-    proxy: FaultProxy, all_ids: list[str], caplog: pytest.LogCaptureFixture
+    stac_proxy: FaultProxy, all_ids: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     # A STAC API URL with a key in its query (as some providers hand out), and the
     # first request carrying it cut off, so urllib3 warns that it retries that URL.
-    proxy.set_faults([Fault(kind="reset", path=SECRET, times=1)])
+    stac_proxy.set_faults([Fault(kind="reset", path=SECRET, times=1)])
     caplog.set_level(logging.DEBUG)
     items = search_items(
-        stac_api=f"{proxy.url}/?api_key={SECRET}",
+        stac_api=f"{stac_proxy.url}/?api_key={SECRET}",
         collection=COLLECTION,
         limit_per_page=PAGE,
         timeout=(2.0, 1.0),
     )
     assert [item["id"] for item in items] == all_ids
-    assert [e["fault"] for e in proxy.requests(SECRET)] == ["reset", None]  # really retried
+    assert [e["fault"] for e in stac_proxy.requests(SECRET)] == ["reset", None]  # really retried
     retried = [r for r in caplog.records if "Retrying" in r.getMessage()]
     assert retried, "urllib3 logged no retry warning: the test tests nothing"
     assert all(r.levelno == logging.WARNING for r in retried)
