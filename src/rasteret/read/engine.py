@@ -187,7 +187,8 @@ async def fetch_and_decode(
     own: list[TileJob] = []
     joined: list[tuple[TileJob, SharedTile]] = []
     mine: dict[tuple[str, int, int], SharedTile] = {}  # the entries this call registered
-    prefixes: dict[tuple[str, int, int], int] = {}  # bytes fetched of tiles fetched in part
+    prefixes: dict[tuple[str, int, int], int] = {}  # bytes asked for, of tiles asked in part
+    can_prefix = prefix_fetch and rows_needed is not None
 
     def need_of(job: TileJob) -> RowSpan:
         return rows_needed(job) if rows_needed is not None else (0, job.rows)
@@ -227,12 +228,6 @@ async def fetch_and_decode(
         else:
             registry[key] = mine[key] = SharedTile(loop.create_future(), rows=need_of(job))
             own.append(job)
-            if prefix_fetch and rows_needed is not None:
-                part = prefix_fetch_length(
-                    job.ifd, job.length, rows=job.rows, stop=need_of(job)[1], filled=job.filled_rows
-                )
-                if part < job.length:
-                    prefixes[key] = part
 
     def fetch_length(job: TileJob) -> int:
         """Bytes to ask for: the whole block, or a prefix covering every reader's rows.
@@ -241,19 +236,13 @@ async def fetch_and_decode(
         one that joins later and needs more rows fetches the rest of the block
         alongside (``SharedTile.tail``).
         """
-        key = share_key(job)
-        if key not in prefixes:
+        if not can_prefix:
             return job.length
-        entry = mine.get(key)
+        entry = mine.get(share_key(job))
         stop = need_of(job)[1] if entry is None else entry.rows[1]
-        part = prefix_fetch_length(
+        return prefix_fetch_length(
             job.ifd, job.length, rows=job.rows, stop=stop, filled=job.filled_rows
         )
-        if part >= job.length:
-            del prefixes[key]
-            return job.length
-        prefixes[key] = part
-        return part
 
     def abandon(job: TileJob) -> SharedTile | None:
         """Close ``job``'s own entry to new joiners; return it if someone joined.
@@ -357,9 +346,11 @@ async def fetch_and_decode(
         starts = [j.offset for j in group]
         ends = [j.offset + fetch_length(j) for j in group]
         for job, end in zip(group, ends, strict=True):
-            entry = mine.get(share_key(job))
-            if entry is not None and end - job.offset < job.length:
-                entry.sent, entry.sent_stop = end - job.offset, entry.rows[1]
+            if end - job.offset < job.length:  # a prefix: decoded as one, joiners told
+                key = share_key(job)
+                prefixes[key] = end - job.offset
+                entry = mine[key]
+                entry.sent, entry.sent_stop = prefixes[key], entry.rows[1]
         nbytes = ends[-1] - starts[0]
         await budget.acquire(nbytes)
         try:

@@ -111,10 +111,8 @@ def prefix_fetch_length(
     """
     codec = CODECS.get(ifd.compression)
     filled = rows if filled is None else min(filled, rows)
-    if codec is None or codec.prefix is None or stop >= filled:
+    if codec is None or stop >= filled or not _stops_early(ifd, codec, stop, rows):
         return length
-    if expected_tile_nbytes(ifd, stop) + PREFIX_SLACK >= expected_tile_nbytes(ifd, rows):
-        return length  # decoded whole anyway (see _prefix_rows)
     slack_rows = math.ceil(PREFIX_SLACK / expected_tile_nbytes(ifd, 1))
     share = (stop + slack_rows) / filled
     guess = math.ceil(length * share * PREFIX_FETCH_MARGIN) + PREFIX_FETCH_PAD
@@ -314,23 +312,33 @@ def _prefix_rows(
     in ``out``'s own memory when given (its leading rows), so no extra buffer is needed.
     Returns the prefix's bytes, which the caller finishes like a whole tile's.
     """
-    if codec.prefix is None:
+    prefix = codec.prefix
+    if prefix is None or not _stops_early(ifd, codec, rows_needed, shape[0]):
         return None
     nbytes = expected_tile_nbytes(ifd, rows_needed)
-    if nbytes + PREFIX_SLACK >= expected_tile_nbytes(ifd, shape[0]):
-        return None  # most of the tile: the one-shot decode of all of it is as fast
     room = nbytes + PREFIX_SLACK
     if out is not None:
         buf = out.reshape(-1).view(np.uint8)[:room]
     else:
         buf = np.empty(room, dtype=np.uint8)
     try:
-        codec.prefix(data, buf.data, nbytes)
+        prefix(data, buf.data, nbytes)
     except TiffFormatError as err:
         raise TiffFormatError(f"{source}: {err}") from err
     except CODEC_ERRORS as err:
         raise _corrupt(source, codec, err) from err
     return buf[:nbytes]
+
+
+def _stops_early(ifd: IfdLayout, codec: Codec, stop: int, rows: int) -> bool:
+    """Whether decoding the first ``stop`` of ``rows`` rows stops before the end.
+
+    Only codecs with a prefix decoder can, and only where the rows plus the slack are
+    less than the block: for most of a tile the one-shot decode of all of it is as fast.
+    """
+    if codec.prefix is None:
+        return False
+    return expected_tile_nbytes(ifd, stop) + PREFIX_SLACK < expected_tile_nbytes(ifd, rows)
 
 
 def _into(out: npt.NDArray[Any] | None, result: npt.NDArray[Any]) -> npt.NDArray[Any]:
