@@ -114,15 +114,13 @@ class LatencyProxy:
         self.origin_url = upstream
 
     def reset(self) -> None:
-        self.stats(reset=True)
+        self._counters("__reset", "POST")
 
     def traffic(self) -> dict[str, Any]:
-        return self.stats()
+        return self._counters("__stats", "GET")
 
-    def stats(self, reset: bool = False) -> dict[str, Any]:
-        req = urllib.request.Request(
-            f"{self.url}/{'__reset' if reset else '__stats'}", method="POST" if reset else "GET"
-        )
+    def _counters(self, path: str, method: str) -> dict[str, Any]:
+        req = urllib.request.Request(f"{self.url}/{path}", method=method)
         with urllib.request.urlopen(req, timeout=10) as resp:
             return dict(json.loads(resp.read()))
 
