@@ -26,10 +26,11 @@ from rasteret.index import schema
 from rasteret_sandbox import catalog as cat
 from rasteret_sandbox.catalog import SampleCatalog, build_sample_catalog
 from rasteret_sandbox.servers import NginxServer, RangeServer, StacApiServer
+from rasteret_sandbox.shared import shared_dir
 
 pytestmark = pytest.mark.stac_api
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "build_from_stac.md"
+SPEC = shared_dir() / "spec" / "build_from_stac.md"
 SPEC_URLS = (
     "https://earth-search.aws.element84.com/v1",
     "https://landsatlook.usgs.gov/stac-server",

@@ -392,3 +392,14 @@ def test_choose_output_grid_covers_the_aoi_on_the_anchor() -> None:
     minx, miny, maxx, maxy = grid.bounds
     assert minx <= projected[0] and miny <= projected[1]
     assert maxx >= projected[2] and maxy >= projected[3]
+
+
+def test_a_window_edge_a_rounding_error_short_of_a_pixel_sizes_the_kernel_as_gdal() -> None:
+    """Found by hypothesis: a destination top 5e-10 m above a source row boundary (float
+    noise) must size the bilinear kernel as GDAL does, as if on the boundary."""
+    src = smooth_source(np.random.default_rng(0), (9, 8), "float32")
+    for top in (3_499_960.0, 3_499_960.0000000005, 3_499_960.0 + 9e-6, 3_499_960.0 + 1e-5):
+        dst = Grid(UTM10, Affine(13, 0, 300_000, 0, -32.5, top), (5, 4))
+        args = (src, Affine(10, 0, 300_000, 0, -10, 3_500_000), UTM10, dst)
+        rest = (Resampling.BILINEAR, np.nan, np.nan)
+        assert_matches(our_warp(*args, *rest), gdal_warp(*args, *rest), Resampling.BILINEAR)

@@ -27,19 +27,19 @@ from rasteret_sandbox.cogs import write_cog
 from rasteret_sandbox.scenes import (
     synthetic_field,
 )
+from rasteret_sandbox.shared import shared_dir
 
 
 def pc_items_path() -> Path:
     """Where the real Planetary Computer items are.
 
     ``$RASTERET_PC_ITEMS`` when set, else the project's read-only ``shared/data/stac``
-    folder that sits beside the repository.
+    folder (see :func:`rasteret_sandbox.shared.shared_dir`).
     """
     env = os.environ.get("RASTERET_PC_ITEMS")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[3]
-    return repo.parent / "shared" / "data" / "stac" / PC_ITEMS_NAME
+    return shared_dir() / "data" / "stac" / PC_ITEMS_NAME
 
 
 _PC_SCALE = 32
