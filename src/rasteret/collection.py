@@ -927,9 +927,9 @@ class Collection:
             backend: A :class:`~rasteret.StorageBackend` to read with.
 
         Returns:
-            An Arrow table, one row per (point, scene): ``point_index``, ``scene_id``,
-            ``datetime``, one column per band (native dtype; null outside the image or
-            at nodata), then the caller's point columns.
+            An Arrow table, one row per (point, scene): ``point_index``, ``scene_id``
+            (dictionary-encoded strings), ``datetime``, one column per band (native
+            dtype; null outside the image or at nodata), then the caller's point columns.
         """
         return run_sync(
             self.sample_points_async(

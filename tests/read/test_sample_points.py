@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
 import rasterio
-from pyproj import Transformer
+from affine import Affine
+from pyproj import CRS, Transformer
 
 import rasteret
+from rasteret.io import ObstoreBackend
+from rasteret.read.points import sample_points_async
+from rasteret.read.reader import BandSource, SceneSource
+from rasteret.tiff import parse_tiff_header
 from rasteret_sandbox import catalog as cat
+from rasteret_sandbox.cogs import write_cog
 from rasteret_sandbox.servers import StacApiServer
 
 
@@ -65,6 +73,7 @@ def test_points_equal_rasterio_sample(s2: rasteret.Collection, local_file: Any) 
             checked += int(valid.sum())
     assert checked > 2000
     assert table.schema.field("B04").type == pa.uint16()
+    assert table.schema.field("scene_id").type == pa.dictionary(pa.int32(), pa.string())
 
 
 def test_points_outside_every_scene_give_an_empty_table(s2: rasteret.Collection) -> None:
@@ -87,3 +96,45 @@ def test_points_in_scene_crs(s2: rasteret.Collection, local_file: Any) -> None:
     )
     assert [got.get(i) if got.get(i) is not None else 0 for i in range(5)] == expected
     assert cat.S2_EAST_COUNT > 0
+
+
+def test_points_on_grids_that_differ_only_by_origin(tmp_path: Path) -> None:
+    """Same CRS, size and tiling, shifted origin: each scene places the points itself.
+
+    Placements are shared between scenes on one grid; two grids that agree on
+    everything but the transform must not share one.
+    """
+    paths = [
+        write_cog(
+            tmp_path / f"{name}.tif",
+            width=600,
+            height=600,
+            blocksize=256,
+            overview_levels=(),
+            transform=Affine(10, 0, 500_000 + shift, 0, -10, 4_200_000 - shift),
+            seed=seed,
+        )
+        for name, shift, seed in (("a", 0, 1), ("b", 1230, 2))
+    ]
+    rng = np.random.default_rng(3)
+    xs = rng.uniform(500_000, 507_000, 2000)
+    ys = rng.uniform(4_193_000, 4_200_000, 2000)
+    scenes = []
+    for path in paths:
+        header = parse_tiff_header(path.read_bytes())
+        band = BandSource(url=path.as_uri(), header=header, sample=0)
+        scenes.append(SceneSource(id=path.stem, datetime=None, bands={"b1": band}))
+    table = asyncio.run(
+        sample_points_async(
+            scenes, xs, ys, points_crs=CRS.from_epsg(32610), bands=["b1"], backend=ObstoreBackend()
+        )
+    )
+    for scene, path in zip(scenes, paths, strict=True):
+        mine = table.filter(pa.compute.equal(table.column("scene_id"), scene.id))
+        idx = mine.column("point_index").to_numpy()
+        with rasterio.open(path) as src:
+            expected = np.array([v[0] for v in src.sample(zip(xs[idx], ys[idx], strict=True))])
+        got = mine.column("b1").to_numpy(zero_copy_only=False)
+        valid = expected != 0  # nodata 0 comes back null
+        assert valid.sum() > 500
+        np.testing.assert_array_equal(got[valid].astype(expected.dtype), expected[valid])
