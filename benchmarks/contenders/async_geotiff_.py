@@ -9,6 +9,7 @@ harness's pixel comparison on every run that saves output).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -17,7 +18,14 @@ import numpy as np
 from async_geotiff import GeoTIFF, Window
 from obstore.store import HTTPStore
 
-from benchmarks.contenders import Result, by_scene, point_rowcols, search_items, window_of
+from benchmarks.contenders import (
+    Result,
+    by_scene,
+    chip_batch,
+    point_rowcols,
+    search_items,
+    window_of,
+)
 
 T = TypeVar("T")
 
@@ -65,8 +73,9 @@ def window_stack(cfg: dict[str, Any]) -> Result:
     return [s["id"] for s in scenes], data
 
 
-def chips(cfg: dict[str, Any]) -> Result:
+def chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
     """Every chip's time stack, all requested at once."""
+    started = time.perf_counter()
     by_id = {s["id"]: s for s in cfg["scenes"]}
     fns = [
         (lambda h=by_id[i]["hrefs"][b], bb=chip["bounds"]: _window(h, bb))
@@ -76,9 +85,13 @@ def chips(cfg: dict[str, Any]) -> Result:
     ]
     arrays = asyncio.run(_bounded(cfg.get("limit"), fns))
     nb, nt = len(cfg["bands"]), len(cfg["chips"][0]["ids"])
-    data = np.asarray(arrays).reshape(len(cfg["chips"]), nt, nb, *arrays[0].shape)
+    per = nb * nt
+    stacks = [
+        np.stack(arrays[i : i + per]).reshape(nt, nb, *arrays[0].shape)
+        for i in range(0, len(arrays), per)
+    ]
     ids = [i for chip in cfg["chips"] for i in sorted(chip["ids"])]
-    return ids, data
+    return chip_batch(ids, stacks, started)
 
 
 def points(cfg: dict[str, Any]) -> Result:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import rasteret
-from benchmarks.contenders import Result
+from benchmarks.contenders import Result, chip_batch
 
 
 def _collection(cfg: dict[str, Any]) -> rasteret.Collection:
@@ -76,7 +76,9 @@ def _sorted(ids: list[str], data: np.ndarray[Any, Any]) -> Result:
     return [ids[i] for i in order], data[order]
 
 
-async def _chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
+async def _chips(
+    cfg: dict[str, Any],
+) -> tuple[list[str], list[np.ndarray[Any, Any]], dict[str, float]]:
     coll = _collection(cfg)
 
     async def one(chip: dict[str, Any]) -> Any:
@@ -91,18 +93,22 @@ async def _chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], 
     results = await asyncio.gather(*(one(c) for c in cfg["chips"]))
     ids: list[str] = []
     stacks = []
-    masks = sum(r.valid.nbytes for r in results)
     for r in results:
         chip_ids, chip_data = _sorted(list(r.ids), r.data)
         ids.extend(chip_ids)
         stacks.append(chip_data)
-    data = np.stack(stacks)
-    return ids, data, {"output_bytes": float(data.nbytes + masks)}
+    return (
+        ids,
+        stacks,
+        {"output_bytes": float(sum(r.data.nbytes + r.valid.nbytes for r in results))},
+    )
 
 
 def chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
     """Random chips, each a time stack of its own dates, all requested at once."""
-    return asyncio.run(_chips(cfg))
+    started = time.perf_counter()
+    ids, stacks, extra = asyncio.run(_chips(cfg))
+    return chip_batch(ids, stacks, started, **extra)
 
 
 def points(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:

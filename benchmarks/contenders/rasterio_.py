@@ -8,13 +8,21 @@ stackstac-style loaders do.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
 
-from benchmarks.contenders import Result, by_scene, point_rowcols, search_items, window_of
+from benchmarks.contenders import (
+    Result,
+    by_scene,
+    chip_batch,
+    point_rowcols,
+    search_items,
+    window_of,
+)
 
 GDAL_ENV = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -91,8 +99,9 @@ def window_stack(cfg: dict[str, Any]) -> Result:
     return [s["id"] for s in scenes], data
 
 
-def chips(cfg: dict[str, Any]) -> Result:
+def chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
     """Every chip's time stack, one dataset open per (chip, date, band)."""
+    started = time.perf_counter()
     by_id = {s["id"]: s for s in cfg["scenes"]}
     tasks = [
         (chip["bounds"], by_id[i]["hrefs"][b])
@@ -102,9 +111,13 @@ def chips(cfg: dict[str, Any]) -> Result:
     ]
     arrays = _map(cfg, lambda t: _read_window(t[1], t[0]), tasks)
     nb, nt = len(cfg["bands"]), len(cfg["chips"][0]["ids"])
-    data = np.asarray(arrays).reshape(len(cfg["chips"]), nt, nb, *arrays[0].shape)
+    per = nb * nt
+    stacks = [
+        np.stack(arrays[i : i + per]).reshape(nt, nb, *arrays[0].shape)
+        for i in range(0, len(arrays), per)
+    ]
     ids = [i for chip in cfg["chips"] for i in sorted(chip["ids"])]
-    return ids, data
+    return chip_batch(ids, stacks, started)
 
 
 def points(cfg: dict[str, Any]) -> Result:
