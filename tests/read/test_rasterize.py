@@ -104,11 +104,25 @@ def _to_world(geom: shapely.Geometry, transform: Affine) -> shapely.Geometry:
 
 
 def _gdal(geom: shapely.Geometry, transform: Affine, all_touched: bool) -> np.ndarray:
+    """GDAL's mask (True outside), less pixels it burns away from the geometry.
+
+    On grids with both axes flipped (a 180-degree rotation), GDAL's all-touched walk
+    can burn a stray pixel far from the polygon (see
+    ``test_gdal_stray_pixel_on_flipped_grid_is_not_copied``). No rule burns a pixel
+    whose square lies more than half a pixel from the geometry, so the oracle leaves
+    those out, and rasteret must leave them out too.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # rasterio warns about identity-like transforms
-        return gdal_mask(
+        mask = gdal_mask(
             [geom], out_shape=(HEIGHT, WIDTH), transform=transform, all_touched=all_touched
         )
+    rows, cols = np.nonzero(~mask)
+    in_pixels = _to_world(geom, ~transform)  # the geometry in pixel coordinates
+    squares = shapely.box(cols, rows, cols + 1, rows + 1)
+    far = shapely.distance(squares, in_pixels) > 0.5
+    mask[rows[far], cols[far]] = True
+    return mask
 
 
 def _assert_equal(geom: shapely.Geometry, transform: Affine) -> None:
@@ -139,6 +153,25 @@ def test_mask_equals_gdal_rotated(transform: Affine, pixel_geom: shapely.Geometr
     if geom.is_empty or not geom.is_valid or geom.area == 0:
         return
     _assert_equal(geom, transform)
+
+
+def test_gdal_stray_pixel_on_flipped_grid_is_not_copied() -> None:
+    """A case hypothesis found: GDAL burns pixel (1, 2), 20 px from the polygon.
+
+    The grid has both axes flipped and the polygon runs off its right edge. rasteret
+    burns exactly the pixels the polygon touches.
+    """
+    transform = Affine(-1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+    geom = shapely.from_wkt(
+        "POLYGON ((-29 3, -23 -1, -23 -2, -27 -8, -30 -8, -31 -7, -34 -3, -29 3))"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = gdal_mask([geom], out_shape=(HEIGHT, WIDTH), transform=transform, all_touched=True)
+    got = geometry_mask(geom, transform=transform, shape=(HEIGHT, WIDTH), all_touched=True)
+    assert not raw[1, 2]  # GDAL's stray pixel (this test notices if GDAL changes)
+    assert got[1, 2]
+    assert np.array_equal(got, _gdal(geom, transform, all_touched=True))
 
 
 NORTH_UP = Affine(1.0, 0.0, 0.0, 0.0, -1.0, float(HEIGHT))
