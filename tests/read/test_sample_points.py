@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from pyproj import CRS, Transformer
 
 import rasteret
 from rasteret.io import ObstoreBackend
-from rasteret.read.points import sample_points_async
+from rasteret.read.points import _to_table, sample_points_async
 from rasteret.read.reader import BandSource, SceneSource
 from rasteret.tiff import parse_tiff_header
 from rasteret_sandbox import catalog as cat
@@ -138,3 +140,39 @@ def test_points_on_grids_that_differ_only_by_origin(tmp_path: Path) -> None:
         valid = expected != 0  # nodata 0 comes back null
         assert valid.sum() > 500
         np.testing.assert_array_equal(got[valid].astype(expected.dtype), expected[valid])
+
+
+def test_point_table_columns() -> None:
+    """The result table from per-(scene, band) values: nulls, nodata, types and order.
+
+    Scene ``b`` stores the band as int32 where ``a`` has uint16 (Arrow then casts to the
+    first scene's type, refusing values that do not fit), scene ``c`` lacks the band, and
+    NaN nodata nulls only NaNs.
+    """
+    when = datetime(2024, 5, 1, tzinfo=UTC)
+    scenes = [SceneSource(id=i, datetime=when if i != "c" else None, bands={}) for i in "abc"]
+    values = {
+        (0, 0): np.array([1, 0, 3], dtype=np.uint16),
+        (1, 0): np.array([7, 8, 9], dtype=np.int32),
+        (0, 1): np.array([0.5, np.nan, 2.0]),
+        (1, 1): np.array([np.nan, 1.5, 2.5]),
+        (2, 1): np.array([4.0, 5.0, 6.0]),
+    }
+    hits = {key: np.array([True, True, key[0] != 1]) for key in values}
+    table = _to_table(
+        scenes, ["u", "f"], n_points=3, values=values, hits=hits, nodata={0: 0.0, 1: math.nan}
+    )
+    assert table.column("point_index").to_pylist() == [0, 1, 2, 0, 1, 0, 1, 2]
+    assert table.column("scene_id").to_pylist() == list("aaabbccc")
+    assert table.column("datetime").to_pylist()[4:6] == [when, None]
+    assert table.schema.field("u").type == pa.uint16()
+    assert table.column("u").to_pylist() == [1, None, 3, 7, 8, None, None, None]
+    assert table.column("f").to_pylist() == [0.5, None, 2.0, None, 1.5, 4.0, 5.0, 6.0]
+
+
+def test_point_table_refuses_values_the_first_type_cannot_hold() -> None:
+    scenes = [SceneSource(id=i, datetime=None, bands={}) for i in "ab"]
+    values = {(0, 0): np.array([1], dtype=np.uint16), (1, 0): np.array([-5], dtype=np.int32)}
+    hits = {key: np.array([True]) for key in values}
+    with pytest.raises(pa.ArrowInvalid):
+        _to_table(scenes, ["u"], n_points=1, values=values, hits=hits, nodata={0: None})
