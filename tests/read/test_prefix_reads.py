@@ -21,6 +21,7 @@ from rasteret.errors import TiffFormatError
 from rasteret.io import ObstoreBackend
 from rasteret.read.engine import execute_plan
 from rasteret.read.grid import Window
+from rasteret.read.inflight import budget_for
 from rasteret.read.plan import ReadPlan, plan_window
 from rasteret.tiff import parse_tiff_header
 from rasteret.tiff.codecs import CODECS
@@ -217,10 +218,15 @@ def test_a_prefix_that_proves_too_short_is_fetched_again_whole(tmp_path: Path) -
 class _Slow(_Recording):
     """Every request takes a while, so a second read can arrive while one is in flight."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[int] = []  # the loop's pending-bytes count as each request leaves
+
     async def get_ranges_async(
         self, url: str, starts: Sequence[int], ends: Sequence[int]
     ) -> list[bytes]:
         self.ranges.extend(zip(starts, ends, strict=True))
+        self.pending.append(budget_for(asyncio.get_running_loop()).pending)
         await asyncio.sleep(0.3)
         return await ObstoreBackend.get_ranges_async(self, url, starts, ends)
 
@@ -246,6 +252,7 @@ def test_a_read_joining_after_a_prefix_left_fetches_only_the_rest(
         await asyncio.sleep(0.1)  # the first read's request is in flight now
         await execute_plan(plans[1][0], [plans[1][1]], backend, max_concurrent=4)
         await first
+        assert budget_for(asyncio.get_running_loop()).pending == 0  # all given back
         return [c for _, c in plans]
 
     got = asyncio.run(first_then_second())
@@ -255,3 +262,5 @@ def test_a_read_joining_after_a_prefix_left_fetches_only_the_rest(
             np.testing.assert_array_equal(canvas, want)
     (a0, a1), (b0, b1) = sorted(backend.ranges)
     assert (a0, b0, b1) == (start, a1, start + count)  # a prefix, then exactly the rest
+    # the rest counts against the pending-bytes budget while it is fetched, with the prefix
+    assert backend.pending == [a1 - a0, (a1 - a0) + (b1 - b0)]

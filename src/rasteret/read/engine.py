@@ -212,7 +212,11 @@ async def fetch_and_decode(
 
     async def fetch_tail(job: TileJob, skip: int) -> bytes | memoryview:
         url, start = job.key.url, job.offset
-        return (await fetch_ranges(url, [start + skip], [start + job.length]))[0]
+        budget.charge(job.length - skip)  # counted while in flight; see ByteBudget.charge
+        try:
+            return (await fetch_ranges(url, [start + skip], [start + job.length]))[0]
+        finally:
+            budget.release(job.length - skip)
 
     for job in jobs:
         key = share_key(job)

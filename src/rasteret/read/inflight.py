@@ -80,6 +80,16 @@ class ByteBudget:
                 self._wake()
             raise
 
+    def charge(self, nbytes: int) -> None:
+        """Count ``nbytes`` as pending at once, even past the limit.
+
+        For a request that must not wait: the rest of a tile whose owner holds its own
+        bytes while it waits for that rest. Waiting here could deadlock (owners holding
+        the whole budget, each waiting for a rest that waits for room); counting it still
+        holds new requests back until it is released.
+        """
+        self.pending += nbytes
+
     def release(self, nbytes: int) -> None:
         """Give ``nbytes`` back and admit whoever now fits, first come first served."""
         self.pending -= nbytes
