@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from rasteret import CloudConfig, Collection, build_from_stac
 from rasteret_sandbox.catalog import JAN_MAR, SF_BBOX, SampleCatalog, build_sample_catalog
@@ -42,6 +43,13 @@ from rasteret_sandbox.servers import (
     RangeServer,
     StacApiServer,
 )
+
+# Property tests draw the same examples on every run, so CI cannot pass one day and fail the
+# next on a case nobody changed; RASTERET_HYPOTHESIS=explore draws new ones each run (and
+# keeps failing ones in .hypothesis/) when hunting for cases worth pinning as tests.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("RASTERET_HYPOTHESIS", "repeatable"))
 
 
 def _data_cache(config: pytest.Config) -> Path | None:

@@ -238,3 +238,23 @@ def test_interpreter_exits_cleanly_after_native_io(
     assert (served_dir / "data.bin").read_bytes() == DATA
     codes = _run_exit_script(tmp_path, served_dir, http_server, mode, runs=30)
     assert codes == [0] * 30, f"aborts: {sum(c != 0 for c in codes)} of 30"
+
+
+@pytest.mark.parametrize(("choice", "module"), [("", "uvloop"), ("asyncio", "asyncio")])
+def test_the_bridge_loop_is_uvloop_unless_asyncio_is_asked_for(
+    choice: str, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RASTERET_EVENT_LOOP", choice)
+    loop = sync.new_loop()
+    try:
+        assert type(loop).__module__.split(".")[0] == module
+        assert loop.run_until_complete(asyncio.sleep(0, "ran")) == "ran"
+    finally:
+        loop.close()
+
+
+def test_reads_run_on_uvloop() -> None:
+    async def loop_kind() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_sync(loop_kind()).startswith("uvloop")
