@@ -53,3 +53,35 @@ def test_examples() -> None:
 def test_rejects_bad_input(starts: list[int], ends: list[int]) -> None:
     with pytest.raises(InvalidInputError):
         coalesce_ranges(starts, ends)
+
+
+@given(ranges, st.data())
+def test_per_range_gaps_decide_from_the_range_reaching_furthest(
+    pairs: list[tuple[int, int]], data: st.DataObject
+) -> None:
+    starts = [s for s, _ in pairs]
+    ends = [e for _, e in pairs]
+    gaps = data.draw(st.lists(st.integers(0, 2000), min_size=len(pairs), max_size=len(pairs)))
+    plan = coalesce_ranges(starts, ends, gaps=gaps, max_size=10**9)
+    assert sorted(i for m in plan for i in m.members) == [
+        i for i, (s, e) in enumerate(pairs) if e > s
+    ]
+    for a, b in itertools.pairwise(plan):
+        reaching = [i for i in a.members if ends[i] == a.end]
+        assert b.start - a.end >= gaps[reaching[0]]  # the first to reach the end set the gap
+    if not gaps:
+        return
+    same = coalesce_ranges(starts, ends, gaps=[gaps[0]] * len(pairs), max_size=10**9)
+    assert same == coalesce_ranges(starts, ends, gap=gaps[0], max_size=10**9)
+
+
+def test_a_prefix_is_not_merged_across_the_tail_it_skips() -> None:
+    # tile A at 0-1000 fetched as a prefix 0-400; tile B starts right after A
+    starts, ends = [0, 1000], [400, 1400]
+    assert len(coalesce_ranges(starts, ends, gap=1 << 20)) == 1  # one rule: refetches A's tail
+    assert coalesce_ranges(starts, ends, gap=1 << 20, gaps=[100, 1 << 20]) == [
+        MergedRange(start=0, end=400, members=(0,)),
+        MergedRange(start=1000, end=1400, members=(1,)),
+    ]
+    with pytest.raises(InvalidInputError, match="gaps"):
+        coalesce_ranges(starts, ends, gaps=[1])

@@ -180,6 +180,18 @@ class _Recording(ObstoreBackend):
         return await super().get_ranges_async(url, starts, ends)
 
 
+class _Requests(ObstoreBackend):
+    """The real backend, noting every request it sends (after its own coalescing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[int, int]] = []
+
+    async def _get(self, store: Any, path: str, url: str, start: int, end: int) -> Any:
+        self.requests.append((start, end))
+        return await super()._get(store, path, url, start, end)
+
+
 def _read_recorded(path: Path, window: Window) -> tuple[np.ndarray, list[tuple[int, int]]]:
     plan, canvas = _plan(path, window)
     backend = _Recording()
@@ -198,6 +210,27 @@ def test_a_read_over_the_top_rows_fetches_only_the_leading_bytes(
         np.testing.assert_array_equal(got, src.read(1, window=RioWindow(10, 20, 300, 80)))
     assert len(ranges) == 1 and ranges[0][0] == start
     assert ranges[0][1] - start < count // 2  # rows 0-100 of 512: well under half the block
+
+
+def test_prefixes_of_neighbouring_tiles_are_not_merged_across_a_skipped_tail(
+    cogs: tuple[Path, Path],
+) -> None:
+    """Tiles 0 and 1 lie back to back in the file (well within the 1 MiB merge gap); a
+    read of their top rows asks for each one's leading bytes, not for one range that
+    would span tile 0's tail."""
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    offsets, counts = ifd.tile_offsets.astype(int), ifd.tile_byte_counts.astype(int)
+    assert 0 <= offsets[1] - (offsets[0] + counts[0]) < 16  # GDAL's block leader/trailer
+    window = Window(col_off=400, row_off=10, width=200, height=60)
+    plan, canvas = _plan(intact, window)
+    backend = _Requests()
+    asyncio.run(execute_plan(plan, [canvas], backend, max_concurrent=4))
+    with rasterio.open(intact) as src:
+        np.testing.assert_array_equal(canvas, src.read(1, window=RioWindow(400, 10, 200, 60)))
+    assert [start for start, _ in sorted(backend.requests)] == [offsets[0], offsets[1]]
+    for (start, end), count in zip(sorted(backend.requests), counts[:2], strict=True):
+        assert end - start < count // 2  # a prefix each
 
 
 def test_a_prefix_that_proves_too_short_is_fetched_again_whole(tmp_path: Path) -> None:

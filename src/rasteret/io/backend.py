@@ -164,13 +164,15 @@ def coalesce_ranges(
     *,
     gap: int = DEFAULT_COALESCE,
     max_size: int = DEFAULT_MAX_MERGED,
+    gaps: Sequence[int] | None = None,
 ) -> list[MergedRange]:
     """Plan requests for byte ranges: merge ranges less than ``gap`` bytes apart.
 
     Overlapping ranges always merge; a neighbour merely within ``gap`` is absorbed
     only while the merged request stays within ``max_size``, so large reads stay
     parallel. Empty ranges (``start == end``) need no request and are left out.
-    The result is sorted and its requests are disjoint.
+    The result is sorted and its requests are disjoint. ``gaps`` may give, per range,
+    the gap allowed after it instead of ``gap`` (the range reaching furthest decides).
 
     Raises:
         InvalidInputError: Mismatched lengths, negative or reversed ranges.
@@ -179,24 +181,30 @@ def coalesce_ranges(
         raise InvalidInputError(
             "ends", len(ends), f"must have as many entries as starts ({len(starts)})"
         )
+    if gaps is not None and len(gaps) != len(starts):
+        raise InvalidInputError(
+            "gaps", len(gaps), f"must have as many entries as starts ({len(starts)})"
+        )
     for start, end in zip(starts, ends, strict=True):
         _check_range(start, end)
     order = sorted((i for i in range(len(starts)) if ends[i] > starts[i]), key=lambda i: starts[i])
     plan: list[MergedRange] = []
-    cur_start = cur_end = 0
+    cur_start = cur_end = cur_gap = 0
     members: list[int] = []
     for i in order:
         start, end = starts[i], ends[i]
         if members and (
             start <= cur_end
-            or (start - cur_end < gap and max(end, cur_end) - cur_start <= max_size)
+            or (start - cur_end < cur_gap and max(end, cur_end) - cur_start <= max_size)
         ):
-            cur_end = max(cur_end, end)
+            if end > cur_end:
+                cur_end, cur_gap = end, (gap if gaps is None else gaps[i])
             members.append(i)
             continue
         if members:
             plan.append(MergedRange(start=cur_start, end=cur_end, members=tuple(members)))
         cur_start, cur_end, members = start, end, [i]
+        cur_gap = gap if gaps is None else gaps[i]
     if members:
         plan.append(MergedRange(start=cur_start, end=cur_end, members=tuple(members)))
     return plan
