@@ -22,6 +22,31 @@ def by_scene(arrays: list[np.ndarray[Any, Any]], n_bands: int) -> np.ndarray[Any
     return np.stack([np.stack(arrays[i : i + n_bands]) for i in range(0, len(arrays), n_bands)])
 
 
+def chip_windows(cfg: dict[str, Any]) -> list[tuple[list[float], str]]:
+    """``(bounds, href)`` of every window the chips workload reads: chip, date, then band."""
+    by_id = {s["id"]: s for s in cfg["scenes"]}
+    return [
+        (chip["bounds"], by_id[i]["hrefs"][b])
+        for chip in cfg["chips"]
+        for i in sorted(chip["ids"])
+        for b in cfg["bands"]
+    ]
+
+
+def chip_stacks(
+    cfg: dict[str, Any], arrays: list[np.ndarray[Any, Any]], started: float
+) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
+    """The windows read in :func:`chip_windows`' order as one time stack per chip."""
+    nb, nt = len(cfg["bands"]), len(cfg["chips"][0]["ids"])
+    per = nb * nt
+    stacks = [
+        np.stack(arrays[i : i + per]).reshape(nt, nb, *arrays[0].shape)
+        for i in range(0, len(arrays), per)
+    ]
+    ids = [i for chip in cfg["chips"] for i in sorted(chip["ids"])]
+    return chip_batch(ids, stacks, started)
+
+
 def chip_batch(
     ids: list[str], stacks: list[np.ndarray[Any, Any]], started: float, **extra: float
 ) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:

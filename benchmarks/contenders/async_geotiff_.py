@@ -21,7 +21,8 @@ from obstore.store import HTTPStore
 from benchmarks.contenders import (
     Result,
     by_scene,
-    chip_batch,
+    chip_stacks,
+    chip_windows,
     point_rowcols,
     search_items,
     window_of,
@@ -76,22 +77,9 @@ def window_stack(cfg: dict[str, Any]) -> Result:
 def chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
     """Every chip's time stack, all requested at once."""
     started = time.perf_counter()
-    by_id = {s["id"]: s for s in cfg["scenes"]}
-    fns = [
-        (lambda h=by_id[i]["hrefs"][b], bb=chip["bounds"]: _window(h, bb))
-        for chip in cfg["chips"]
-        for i in sorted(chip["ids"])
-        for b in cfg["bands"]
-    ]
+    fns = [(lambda h=href, bb=bounds: _window(h, bb)) for bounds, href in chip_windows(cfg)]
     arrays = asyncio.run(_bounded(cfg.get("limit"), fns))
-    nb, nt = len(cfg["bands"]), len(cfg["chips"][0]["ids"])
-    per = nb * nt
-    stacks = [
-        np.stack(arrays[i : i + per]).reshape(nt, nb, *arrays[0].shape)
-        for i in range(0, len(arrays), per)
-    ]
-    ids = [i for chip in cfg["chips"] for i in sorted(chip["ids"])]
-    return chip_batch(ids, stacks, started)
+    return chip_stacks(cfg, arrays, started)
 
 
 def points(cfg: dict[str, Any]) -> Result:

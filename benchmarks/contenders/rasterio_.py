@@ -18,7 +18,8 @@ import numpy as np
 from benchmarks.contenders import (
     Result,
     by_scene,
-    chip_batch,
+    chip_stacks,
+    chip_windows,
     point_rowcols,
     search_items,
     window_of,
@@ -102,22 +103,8 @@ def window_stack(cfg: dict[str, Any]) -> Result:
 def chips(cfg: dict[str, Any]) -> tuple[list[str], np.ndarray[Any, Any], dict[str, float]]:
     """Every chip's time stack, one dataset open per (chip, date, band)."""
     started = time.perf_counter()
-    by_id = {s["id"]: s for s in cfg["scenes"]}
-    tasks = [
-        (chip["bounds"], by_id[i]["hrefs"][b])
-        for chip in cfg["chips"]
-        for i in sorted(chip["ids"])
-        for b in cfg["bands"]
-    ]
-    arrays = _map(cfg, lambda t: _read_window(t[1], t[0]), tasks)
-    nb, nt = len(cfg["bands"]), len(cfg["chips"][0]["ids"])
-    per = nb * nt
-    stacks = [
-        np.stack(arrays[i : i + per]).reshape(nt, nb, *arrays[0].shape)
-        for i in range(0, len(arrays), per)
-    ]
-    ids = [i for chip in cfg["chips"] for i in sorted(chip["ids"])]
-    return chip_batch(ids, stacks, started)
+    arrays = _map(cfg, lambda t: _read_window(t[1], t[0]), chip_windows(cfg))
+    return chip_stacks(cfg, arrays, started)
 
 
 def points(cfg: dict[str, Any]) -> Result:
