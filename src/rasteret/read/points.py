@@ -215,7 +215,9 @@ def _to_table(
         [0 if s.datetime is None else micros(s.datetime) for s in scenes], dtype=np.int64
     )
     dated = np.array([s.datetime is not None for s in scenes], dtype=bool)
-    point_index = np.concatenate([np.zeros(0, dtype=np.int64), *covered]).astype(np.int64)
+    point_index = np.concatenate([np.zeros(0, dtype=np.int64), *covered]).astype(
+        np.int64, copy=False
+    )
     table: dict[str, pa.Array[Any]] = {
         _POINT_INDEX: array_of(point_index, copy=False),
         _SCENE_ID: pa.DictionaryArray.from_arrays(
