@@ -6,7 +6,8 @@ Imports and the contender's ``setup`` are not timed; everything after is: openin
 files or the index, requests, decoding, assembling the output. Nothing is warm: the
 process is new for every run. Peak memory is the high-water RSS of the timed part
 above the RSS at its start (the kernel's VmHWM, reset through ``/proc/self/clear_refs``
-just before timing).
+just before timing), taken where the contender stops its clock when it reports that
+itself (``stop_clock``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.contenders import status_kib
 from benchmarks.contenders.rasterio_ import GDAL_ENV
 
 CONTENDERS = {
@@ -33,13 +35,6 @@ CONTENDERS = {
     "floor": ("benchmarks.contenders.floor", {}),
 }
 """Contender name -> (module, config overrides)."""
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def _reset_peak() -> bool:
@@ -84,20 +79,21 @@ def main(argv: list[str] | None = None) -> int:
 
         profiler = Profiler(interval=0.001, async_mode="enabled")
         profiler.start()
-    rss0 = _status_kib("VmRSS")
+    rss0 = status_kib("VmRSS")
     peak_ok = _reset_peak()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     out = fn(cfg)
     elapsed = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     if profiler is not None:
         profiler.stop()
         Path(args.profile).write_text(profiler.output_text(unicode=False, show_all=False))
     ids, data = out[0], out[1]
     extra: dict[str, float] = dict(out[2]) if len(out) > 2 else {}
     elapsed = extra.pop("elapsed_s", elapsed)
+    peak = int(extra.pop("peak_rss_kib", peak))  # where the contender stopped its clock
     output_bytes = int(extra.pop("output_bytes", np.asarray(data).nbytes))
     result = {
         "elapsed_s": elapsed,

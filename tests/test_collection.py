@@ -132,6 +132,11 @@ def test_headers_come_back(coll: Collection) -> None:
             ["alps"],
         ),
         ({"bbox": (-180, -90, 180, 90), "cloud_cover_lt": 40}, ["sf-1", "fiji"]),
+        ({"ids": "alps"}, ["alps"]),
+        ({"ids": ["fiji", "no-such-item", "sf-1"]}, ["sf-1", "fiji"]),  # the table's order
+        ({"ids": (i for i in ("sf-2", "alps"))}, ["sf-2", "alps"]),
+        ({"ids": ["sf-1", "sf-2", "fiji"], "cloud_cover_lt": 10}, ["sf-1", "fiji"]),
+        ({"ids": []}, []),
     ],
 )
 def test_subset(coll: Collection, kwargs: dict[str, object], expected: list[str]) -> None:
@@ -162,6 +167,10 @@ def test_date_range_overlaps_item_ranges() -> None:
         {"cloud_cover_lt": "10"},
         {"geometries": 42},
         {"geometries": "not wkt"},
+        {"ids": 42},
+        {"ids": b"alps"},
+        {"ids": ["alps", 7]},
+        {"ids": {"alps": 1}},
     ],
 )
 def test_subset_rejects_bad_input(coll: Collection, kwargs: dict[str, object]) -> None:

@@ -9,12 +9,31 @@ same pixels. A contender that cannot run a workload simply has no function for i
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 Result = tuple[list[str], np.ndarray[Any, Any]]
 """What a workload returns: scene ids (first axis) and pixels."""
+
+
+def status_kib(field: str) -> int:
+    """A ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``); 0 where there is none."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def stop_clock(started: float, **extra: float) -> dict[str, float]:
+    """End a contender's timed part here: its elapsed time and the memory high-water mark.
+
+    For a workload whose output needs harness work after the read (reshaping for the
+    pixel check), the worker would otherwise count that work's memory as the read's.
+    """
+    elapsed = time.perf_counter() - started
+    return {"elapsed_s": elapsed, "peak_rss_kib": float(status_kib("VmHWM")), **extra}
 
 
 def by_scene(arrays: list[np.ndarray[Any, Any]], n_bands: int) -> np.ndarray[Any, Any]:
@@ -53,12 +72,13 @@ def chip_batch(
     """End the chips workload's clock at its output, one time stack per chip.
 
     Stacking the chips into the single array the pixel check compares is harness work,
-    done after the clock stops for every contender alike: on this VM, writing 128 MiB
-    into memory the process has not touched yet takes from 11 to 283 ms (first touch
-    costs about 1.7 ms per MiB here), noise that would otherwise land on the read.
+    done after the clock stops (and the memory high-water mark is taken) for every
+    contender alike: on this VM, writing 128 MiB into memory the process has not touched
+    yet takes from 11 to 283 ms (first touch costs about 1.7 ms per MiB here), noise that
+    would otherwise land on the read, and the stack doubles the chips' memory.
     """
-    elapsed = time.perf_counter() - started
-    return ids, np.stack(stacks), {"elapsed_s": elapsed, **extra}
+    timed = stop_clock(started, **extra)
+    return ids, np.stack(stacks), timed
 
 
 def search_items(cfg: dict[str, Any]) -> list[Any]:

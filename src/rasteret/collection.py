@@ -16,7 +16,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -39,7 +39,14 @@ from rasteret.errors import (
     StaleSourceError,
 )
 from rasteret.index import schema
-from rasteret.index.arrow_np import bool_array, micros, numeric_values, timestamp_micros
+from rasteret.index.arrow_np import (
+    bool_array,
+    datetimes,
+    micros,
+    numeric_values,
+    string_array,
+    timestamp_micros,
+)
 from rasteret.index.manifest import Failure, Manifest
 from rasteret.index.storage import read_index, write_index
 from rasteret.index.workspace import INDEX_FILE, Workspace, validate_name
@@ -118,6 +125,19 @@ def _date_range(value: Any) -> tuple[datetime | None, datetime | None]:
     if start is not None and stop is not None and start > stop:
         raise InvalidInputError("date_range", value, "start is after end")
     return start, stop
+
+
+def _id_list(value: Any) -> list[str]:
+    """Item ids as a list of strings; a single id may be given bare."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInputError("ids", value, "expected an id or an iterable of ids")
+    ids = list(value)
+    bad = [v for v in ids if not isinstance(v, str)]
+    if bad:
+        raise InvalidInputError("ids", bad[0], "item ids are strings")
+    return ids
 
 
 def _bbox_boxes(value: Any) -> list[shapely.Geometry]:
@@ -357,7 +377,7 @@ class Collection:
     def __iter__(self) -> Iterator[Scene]:
         t = self._table
         ids = t.column(schema.ID).to_pylist()
-        times = t.column(schema.DATETIME).to_pylist()
+        times = datetimes(t.column(schema.DATETIME))  # to_pylist would import pandas
         clouds = t.column(schema.CLOUD_COVER).to_pylist()
         colls = t.column(schema.COLLECTION).to_pylist()
         geoms = _geometries(t)
@@ -467,6 +487,7 @@ class Collection:
         date_range: Sequence[Any] | str | None = None,
         cloud_cover_lt: float | None = None,
         geometries: Any = None,
+        ids: str | Iterable[str] | None = None,
     ) -> Collection:
         """A new collection with the items matching every given filter.
 
@@ -480,11 +501,17 @@ class Collection:
                 without cloud cover are dropped, since they cannot be shown to qualify.
             geometries: One or more CRS84 geometries (shapely, GeoJSON, WKB, WKT); items
                 whose footprint intersects any of them.
+            ids: One item id or several; items with one of these ids. Ids the collection
+                does not hold select nothing (as a date range with no items would). Unlike
+                ``where(pc.field("id").isin([...]))``, this does not import pandas (pyarrow
+                does when it converts a Python list), which costs a cold process ~0.1 s.
 
         Raises:
             InvalidInputError: A filter value is malformed (the message names it).
         """
         t = self._table
+        if ids is not None:
+            t = t.filter(pc.is_in(t.column(schema.ID), value_set=string_array(_id_list(ids))))
         if date_range is not None:
             start, stop = _date_range(date_range)
             # NumPy on the columns' buffers: pyarrow scalars would import pandas, and

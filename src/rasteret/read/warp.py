@@ -187,6 +187,8 @@ def plan_warp(
     if inside.any():
         cols_i, rows_i = _nearest_pixel(src_x[inside], src_y[inside], src_w, src_h)
         nearest[inside] = (rows_i - row_off) * width + (cols_i - col_off)
+    for shared in (src_x, src_y, inside, nearest):
+        shared.flags.writeable = False  # one plan may serve many reads of its grid pair
     return WarpPlan(
         src_window=window,
         src_shape=(src_h, src_w),
