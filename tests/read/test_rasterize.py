@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from rasterio.features import geometry_mask as gdal_mask
 
 from rasteret.errors import InvalidInputError
-from rasteret.read.rasterize import geometry_mask, rasterize_polygons
+from rasteret.read.rasterize import geometry_mask, keeps_every_pixel, rasterize_polygons
 
 HEIGHT, WIDTH = 23, 29
 QUANTA = (None, 1.0, 0.5, 0.25)  # None: any float; 1: pixel edges; 0.5: edges and centres
@@ -247,6 +247,57 @@ def test_mask_tie_rules(pixel_wkt: str, transform: Affine) -> None:
 )
 def test_mask_regressions(transform: Affine, wkt: str) -> None:
     _assert_equal(shapely.from_wkt(wkt), transform)
+
+
+@st.composite
+def near_covering_polygons(draw: st.DrawFn) -> shapely.Geometry:
+    """Pixel-space polygons whose edges pass near the outer pixel centres (in or out)."""
+    out = st.floats(-0.2, 1.5, allow_nan=False)  # how far outside the outer centres
+    x0, y0 = 0.5 - draw(out), 0.5 - draw(out)
+    x1, y1 = WIDTH - 0.5 + draw(out), HEIGHT - 0.5 + draw(out)
+    geom = shapely.box(x0, y0, x1, y1)
+    kind = draw(st.sampled_from(["box", "rotated", "holed", "notched"]))
+    if kind == "rotated":
+        geom = shapely.affinity.rotate(geom, draw(st.floats(-2, 2)))
+    elif kind == "holed":  # a hole anywhere in the grid takes pixels out
+        hx = draw(st.floats(0, WIDTH - 1))
+        hy = draw(st.floats(0, HEIGHT - 1))
+        geom = geom.difference(shapely.box(hx, hy, hx + 0.8, hy + 0.8))
+    elif kind == "notched":  # a bite out of one corner
+        geom = geom.difference(shapely.box(x1 - draw(st.floats(0.1, 3)), y1 - 2, x1 + 1, y1 + 1))
+    return geom
+
+
+@settings(max_examples=300, deadline=None)
+@given(transform=transforms(rotation=True), pixel_geom=near_covering_polygons())
+def test_keeps_every_pixel_only_when_gdal_keeps_every_pixel(
+    transform: Affine, pixel_geom: shapely.Geometry
+) -> None:
+    """The shortcut may say "rasterize to know" wrongly, never "all kept" wrongly."""
+    geom = _to_world(pixel_geom, transform)
+    if keeps_every_pixel(geom, transform=transform, shape=(HEIGHT, WIDTH)):
+        for all_touched in (False, True):
+            mask = gdal_mask(
+                [geom], out_shape=(HEIGHT, WIDTH), transform=transform, all_touched=all_touched
+            )
+            assert not mask.any(), f"all_touched={all_touched} {transform!r} {geom.wkt}"
+
+
+@pytest.mark.parametrize(
+    ("pixel_wkt", "keeps"),
+    [
+        (f"POLYGON ((0 0, {WIDTH} 0, {WIDTH} {HEIGHT}, 0 {HEIGHT}, 0 0))", True),  # the extent
+        (f"POLYGON ((0.4 0.4, {WIDTH} 0, {WIDTH} {HEIGHT}, 0 {HEIGHT}, 0.4 0.4))", True),
+        (f"POLYGON ((0.5 0, {WIDTH} 0, {WIDTH} {HEIGHT}, 0.5 {HEIGHT}, 0.5 0))", False),  # ties
+        (f"POLYGON ((0 0, {WIDTH - 0.6} 0, {WIDTH - 0.6} {HEIGHT}, 0 {HEIGHT}, 0 0))", False),
+    ],
+)
+@pytest.mark.parametrize("transform", [NORTH_UP, SOUTH_UP], ids=["north_up", "south_up"])
+def test_keeps_every_pixel_cases(pixel_wkt: str, keeps: bool, transform: Affine) -> None:
+    geom = _to_world(shapely.from_wkt(pixel_wkt), transform)
+    assert keeps_every_pixel([geom], transform=transform, shape=(HEIGHT, WIDTH)) is keeps
+    if keeps:
+        assert not _gdal(geom, transform, all_touched=False).any()
 
 
 def test_invert_and_burn_agree() -> None:

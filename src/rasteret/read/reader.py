@@ -40,7 +40,7 @@ from rasteret.read.grid import (
     transform_geometry,
 )
 from rasteret.read.plan import ReadPlan, plan_window
-from rasteret.read.rasterize import geometry_mask
+from rasteret.read.rasterize import geometry_mask, keeps_every_pixel
 from rasteret.read.warp import Resampling, WarpPlan, apply_warp, plan_warp
 from rasteret.tiff.types import IfdLayout, TiffHeader
 
@@ -549,10 +549,12 @@ def prepare_aoi_read(
                 if (n, c) not in filled:  # no source for this scene and band
                     data[n, c] = fills[c]
 
-        outside = geometry_mask(
-            [aoi], transform=grid.transform, shape=(height, width), all_touched=all_touched
-        )
-        any_outside = bool(outside.any())
+        outside: npt.NDArray[np.bool_] | None = None
+        if not keeps_every_pixel([aoi], transform=grid.transform, shape=(height, width)):
+            outside = geometry_mask(
+                [aoi], transform=grid.transform, shape=(height, width), all_touched=all_touched
+            )
+        any_outside = outside is not None and bool(outside.any())
 
         def scene_pass(first: int, stop: int) -> None:
             for n, c in itertools.product(range(first, stop), range(len(bands))):
