@@ -8,6 +8,8 @@ last rows fails. A reader that decoded whole tiles would fail both.
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from rasterio.windows import Window as RioWindow
 
 from rasteret.errors import TiffFormatError
 from rasteret.io import ObstoreBackend
+from rasteret.read import engine
 from rasteret.read.engine import execute_plan
 from rasteret.read.grid import Window
 from rasteret.read.inflight import budget_for
@@ -297,3 +300,66 @@ def test_a_read_joining_after_a_prefix_left_fetches_only_the_rest(
     assert (a0, b0, b1) == (start, a1, start + count)  # a prefix, then exactly the rest
     # the rest counts against the pending-bytes budget while it is fetched, with the prefix
     assert backend.pending == [a1 - a0, (a1 - a0) + (b1 - b0)]
+
+
+class _SlowTile(ObstoreBackend):
+    """The real backend; requests starting at ``slow_at`` take much longer than others."""
+
+    def __init__(self, slow_at: int) -> None:
+        super().__init__()
+        self.slow_at = slow_at
+
+    async def get_ranges_async(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[bytes]:
+        await asyncio.sleep(0.8 if self.slow_at in starts else 0.1)
+        return await super().get_ranges_async(url, starts, ends)
+
+
+def test_a_joined_tile_is_freed_once_consumed_not_when_the_read_ends(
+    cogs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that joined another's tile lets the decoded tile go once it has pasted it.
+
+    The second read also waits for a slow tile of its own. Holding every joined tile until
+    the read ended kept 390 MiB of decoded tiles alive in a batch of 64 chips.
+    """
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    shared: list[weakref.ref[np.ndarray]] = []
+    real_decode = engine._decode
+
+    def recording_decode(job: Any, blob: Any, out: Any, *args: Any) -> np.ndarray:
+        tile = real_decode(job, blob, out, *args)
+        if out is None and job.key.tile_index == 0:  # the shared decode: an array of its own
+            shared.append(weakref.ref(tile))
+        return tile
+
+    monkeypatch.setattr(engine, "_decode", recording_decode)
+    first = Window(col_off=0, row_off=0, width=300, height=50)  # tile 0
+    second = Window(col_off=400, row_off=10, width=300, height=90)  # tiles 0 and 1
+    backend = _SlowTile(slow_at=int(ifd.tile_offsets[1]))
+
+    async def both() -> tuple[list[np.ndarray], bool]:
+        plans = [_plan(intact, w) for w in (first, second)]
+        a = asyncio.ensure_future(
+            execute_plan(plans[0][0], [plans[0][1]], backend, max_concurrent=4)
+        )
+        await asyncio.sleep(0.02)  # the first read owns tile 0 now; the second joins it
+        b = asyncio.ensure_future(
+            execute_plan(plans[1][0], [plans[1][1]], backend, max_concurrent=4)
+        )
+        await a
+        await asyncio.sleep(0.3)  # the second read has pasted tile 0; tile 1 is still out
+        assert not b.done() and len(shared) == 1
+        gc.collect()
+        freed = shared[0]() is None
+        await b
+        return [c for _, c in plans], freed
+
+    canvases, freed = asyncio.run(both())
+    with rasterio.open(intact) as src:
+        for canvas, w in zip(canvases, (first, second), strict=True):
+            want = src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
+            np.testing.assert_array_equal(canvas, want)
+    assert freed, "the joined tile was still referenced while the read waited for another"
