@@ -186,8 +186,8 @@ class _Recording(ObstoreBackend):
 class _Requests(ObstoreBackend):
     """The real backend, noting every request it sends (after its own coalescing)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.requests: list[tuple[int, int]] = []
 
     async def _get(self, store: Any, path: str, url: str, start: int, end: int) -> Any:
@@ -363,3 +363,34 @@ def test_a_joined_tile_is_freed_once_consumed_not_when_the_read_ends(
             want = src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
             np.testing.assert_array_equal(canvas, want)
     assert freed, "the joined tile was still referenced while the read waited for another"
+
+
+@pytest.mark.parametrize(("coalesce", "calls_made"), [(None, [2]), (0, [1, 1])])
+def test_the_backends_merge_gap_decides_how_neighbouring_tiles_are_fetched(
+    cogs: tuple[Path, Path], coalesce: int | None, calls_made: list[int]
+) -> None:
+    """Tiles 0 and 1 lie a few bytes apart: one request by default, two with ``coalesce=0``.
+
+    With the engine merging by its own 1 MiB rule, the backend received both tiles in one
+    call, so ``max_concurrent`` and the byte budget counted one request where it sent two.
+    """
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    offsets = ifd.tile_offsets.astype(int)
+    window = Window(col_off=400, row_off=450, width=200, height=62)  # to the tiles' bottom
+    plan, canvas = _plan(intact, window)
+    backend = _Requests() if coalesce is None else _Requests(coalesce=coalesce)
+    calls: list[int] = []
+    real = backend.get_ranges_async
+
+    async def counted(url: str, starts: Sequence[int], ends: Sequence[int]) -> list[bytes]:
+        calls.append(len(starts))
+        return await real(url, starts, ends)
+
+    backend.get_ranges_async = counted  # type: ignore[method-assign]
+    asyncio.run(execute_plan(plan, [canvas], backend, max_concurrent=4))
+    with rasterio.open(intact) as src:
+        np.testing.assert_array_equal(canvas, src.read(1, window=RioWindow(400, 450, 200, 62)))
+    assert sorted(start for start, _ in backend.requests)[0] == offsets[0]
+    assert calls == calls_made  # tiles per engine call: one call per request sent
+    assert len(backend.requests) == len(calls_made)

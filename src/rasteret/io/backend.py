@@ -118,6 +118,10 @@ class StorageBackend(Protocol):
     object returns only the bytes that exist (possibly ``b""``); header reading
     relies on that. Implementations raise :class:`~rasteret.errors.FetchError` for
     failures (404 included, with ``status=404``).
+
+    An implementation may also have an integer ``coalesce`` attribute: the read engine
+    then merges the ranges of one object lying closer than that many bytes into one call
+    (by default those within :data:`DEFAULT_COALESCE`).
     """
 
     async def get_range_async(self, url: str, start: int, end: int) -> bytes:
@@ -341,6 +345,15 @@ class ObstoreBackend:
 
     def __repr__(self) -> str:
         return f"ObstoreBackend(cloud_config={self._config!r}, stores={len(self._stores)})"
+
+    @property
+    def coalesce(self) -> int:
+        """Ranges of one object closer than this many bytes are fetched as one request.
+
+        The read engine plans its requests with it (it bounds and budgets requests, so it
+        merges before calling :meth:`get_ranges_async`, which merges by the same rule).
+        """
+        return self._coalesce
 
     @property
     def cloud_config(self) -> CloudConfig:
