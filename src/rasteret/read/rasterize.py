@@ -149,7 +149,7 @@ def keeps_every_pixel(
         height - 0.5 + _CENTRE_MARGIN,
     )
     corners = [(first, first), (last_col, first), (last_col, last_row), (first, last_row)]
-    centres = shapely.Polygon([transform * corner for corner in corners])
+    centres = shapely.Polygon([transform @ corner for corner in corners])
     return bool(shapely.contains_properly(shapely.union_all(polygons), centres))
 
 
