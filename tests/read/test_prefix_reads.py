@@ -394,3 +394,70 @@ def test_the_backends_merge_gap_decides_how_neighbouring_tiles_are_fetched(
     assert sorted(start for start, _ in backend.requests)[0] == offsets[0]
     assert calls == calls_made  # tiles per engine call: one call per request sent
     assert len(backend.requests) == len(calls_made)
+
+
+def test_cancelling_a_read_that_joined_a_tile_leaves_the_owner_be(
+    cogs: tuple[Path, Path],
+) -> None:
+    """Each joiner waits on its own future: cancelling one must not cancel what the
+    owner, or other joiners, resolve (a shared future was cancelled with it)."""
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    backend = _SlowTile(slow_at=int(ifd.tile_offsets[0]))
+    windows = [
+        Window(col_off=0, row_off=0, width=300, height=50),  # the owner of tile 0
+        Window(col_off=100, row_off=20, width=200, height=60),  # joins, then is cancelled
+        Window(col_off=50, row_off=10, width=100, height=100),  # joins and stays
+    ]
+
+    async def run() -> tuple[list[np.ndarray], bool]:
+        plans = [_plan(intact, w) for w in windows]
+        reads = []
+        for plan, canvas in plans:
+            reads.append(
+                asyncio.ensure_future(execute_plan(plan, [canvas], backend, max_concurrent=4))
+            )
+            await asyncio.sleep(0.02)  # each registers before the next
+        reads[1].cancel()
+        await asyncio.gather(reads[0], reads[2])
+        return [c for _, c in plans], reads[1].cancelled()
+
+    canvases, cancelled = asyncio.run(run())
+    assert cancelled
+    with rasterio.open(intact) as src:
+        for k in (0, 2):
+            w = windows[k]
+            want = src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
+            np.testing.assert_array_equal(canvases[k], want)
+
+
+def test_a_joiners_failed_paste_fails_that_read_only(cogs: tuple[Path, Path]) -> None:
+    """The owner pastes for its joiners on its decode thread; a joiner's error goes back
+    to the joiner's read, and the owner's read still completes."""
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    backend = _SlowTile(slow_at=int(ifd.tile_offsets[0]))
+    owner = Window(col_off=0, row_off=0, width=300, height=50)
+    joiner = Window(col_off=100, row_off=20, width=200, height=60)
+
+    class PasteFailedError(Exception):
+        pass
+
+    def failing(target: int, rows: slice, cols: slice) -> None:
+        raise PasteFailedError(f"target {target}")
+
+    async def run() -> tuple[np.ndarray, list[object]]:
+        (p0, c0), (p1, c1) = _plan(intact, owner), _plan(intact, joiner)
+        first = asyncio.ensure_future(execute_plan(p0, [c0], backend, max_concurrent=4))
+        await asyncio.sleep(0.02)
+        second = asyncio.ensure_future(
+            execute_plan(p1, [c1], backend, max_concurrent=4, on_paste=failing)
+        )
+        outcomes = await asyncio.gather(first, second, return_exceptions=True)
+        return c0, list(outcomes)
+
+    canvas, outcomes = asyncio.run(run())
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], PasteFailedError)
+    with rasterio.open(intact) as src:
+        np.testing.assert_array_equal(canvas, src.read(1, window=RioWindow(0, 0, 300, 50)))

@@ -26,6 +26,7 @@ from rasteret.io import ObjectMeta, StorageBackend
 from rasteret.io.backend import DEFAULT_COALESCE, coalesce_ranges
 from rasteret.io.urls import redact_url
 from rasteret.read.inflight import (
+    Joiner,
     RowSpan,
     SharedTile,
     budget_for,
@@ -204,7 +205,7 @@ async def fetch_and_decode(
     pool = decode_pool()
     registry = shared_tiles(loop)
     own: list[TileJob] = []
-    joined: list[tuple[TileJob, SharedTile]] = []
+    joined: list[tuple[TileJob, asyncio.Future[bool]]] = []
     mine: dict[tuple[str, int, int], SharedTile] = {}  # the entries this call registered
     prefixes: dict[tuple[str, int, int], int] = {}  # bytes asked for, of tiles asked in part
     can_prefix = prefix_fetch and rows_needed is not None
@@ -241,15 +242,16 @@ async def fetch_and_decode(
         key = share_key(job)
         entry = registry.get(key)
         if entry is not None:  # another read is fetching this very tile right now
-            entry.joiners += 1
+            done: asyncio.Future[bool] = loop.create_future()
+            entry.joiners.append(Joiner(job, consume, done))
             entry.widen(need_of(job))
             if entry.sent is not None and entry.tail is None and entry.rows[1] > entry.sent_stop:
                 # the owner asked for too short a prefix for us: fetch the rest alongside
                 entry.tail = loop.create_task(fetch_tail(job, entry.sent))
                 entry.tail.add_done_callback(retrieve)
-            joined.append((job, entry))
+            joined.append((job, done))
         else:
-            registry[key] = mine[key] = SharedTile(loop.create_future(), rows=need_of(job))
+            registry[key] = mine[key] = SharedTile(rows=need_of(job))
             own.append(job)
 
     def fetch_length(job: TileJob) -> int:
@@ -272,7 +274,7 @@ async def fetch_and_decode(
 
         Only this call's entry is taken out of the registry: once it is gone, another
         read may have registered the same tile with rows of its own, and that entry is
-        not ours to decode or to cancel. With nobody waiting it resolves to None.
+        not ours to decode or to cancel.
         """
         key = share_key(job)
         entry = mine.pop(key, None)
@@ -280,31 +282,26 @@ async def fetch_and_decode(
             return None
         if registry.get(key) is entry:
             del registry[key]
-        if entry.future.done():
-            return None
-        if not entry.joiners:
-            entry.future.set_result(None)
-            return None
-        return entry
+        return entry if entry.joiners else None
 
     def work(job: TileJob, blob: bytes | memoryview) -> None:
         out = destination(job) if destination is not None else None
         consume(job, _decode(job, blob, out, need_of(job), prefixes.get(share_key(job))))
 
-    def work_shared(job: TileJob, blob: bytes | memoryview, rows: RowSpan) -> npt.NDArray[Any]:
-        # its own array (other reads paste from it too), over the rows any of them needs
-        tile = _decode(job, blob, None, rows, prefixes.get(share_key(job)))
-        consume(job, tile)
-        return tile
-
     def work_one(
         job: TileJob, blob: bytes | memoryview, entry: SharedTile | None
-    ) -> npt.NDArray[Any] | None:
+    ) -> list[BaseException | None] | None:
+        """Decode and paste one tile; with joiners, paste for them too (their outcomes).
+
+        None: nothing was pasted for joiners (there were none, or the shared rows
+        could not be decoded), so they fetch the tile themselves.
+        """
         if entry is None:
             work(job, blob)
             return None
         try:
-            return work_shared(job, blob, entry.rows)
+            # its own array (pasted for every reader), over the rows any of them needs
+            tile = _decode(job, blob, None, entry.rows, prefixes.get(share_key(job)))
         except TiffFormatError:
             if need_of(job)[1] >= entry.rows[1]:
                 raise
@@ -312,11 +309,13 @@ async def fetch_and_decode(
             # prefix): this read's own rows may still decode; joiners fetch it themselves
             work(job, blob)
             return None
+        consume(job, tile)
+        return entry.paste_all(tile)
 
     def work_chunk(
         items: list[tuple[TileJob, bytes | memoryview, SharedTile | None]],
-    ) -> list[npt.NDArray[Any] | TileJob | None]:
-        tiles: list[npt.NDArray[Any] | TileJob | None] = []
+    ) -> list[list[BaseException | None] | TileJob | None]:
+        tiles: list[list[BaseException | None] | TileJob | None] = []
         for job, blob, entry in items:
             try:
                 tiles.append(work_one(job, blob, entry))
@@ -338,13 +337,13 @@ async def fetch_and_decode(
             tiles = await loop.run_in_executor(pool, work_chunk, items)
         except BaseException:
             for entry in entries:
-                if entry is not None and not entry.future.done():
-                    entry.future.set_result(None)  # joiners fetch it themselves
+                if entry is not None:
+                    entry.settle(None)  # joiners fetch it themselves
             raise
         short = [tile for tile in tiles if isinstance(tile, TileJob)]
         for entry, tile in zip(entries, tiles, strict=True):
             if entry is not None:
-                entry.future.set_result(None if isinstance(tile, TileJob) else tile)
+                entry.settle(tile if isinstance(tile, list) else None)
         if on_tile is not None:
             for _ in range(len(pairs) - len(short)):
                 on_tile()
@@ -392,11 +391,9 @@ async def fetch_and_decode(
         finally:
             budget.release(nbytes)
 
-    async def join(job: TileJob, entry: SharedTile) -> TileJob | None:
-        tile = await entry.future
-        if tile is None:
+    async def join(job: TileJob, done: asyncio.Future[bool]) -> TileJob | None:
+        if not await done:  # raises what our paste raised on the owner's decode thread
             return job  # the owner did not share it (failed or gave up): fetch it ourselves
-        await loop.run_in_executor(pool, consume, job, tile)
         if on_tile is not None:
             on_tile()
         return None
@@ -419,18 +416,14 @@ async def fetch_and_decode(
             ],
         )
         tasks.extend(batch(url, [group[i] for i in m.members]) for m in merged)
-    tasks.extend(join(job, entry) for job, entry in joined)
-    # Each join holds its own entry until it has consumed the tile; this list would keep
-    # every shared tile this read joined (its decoded array, in the entry's future)
-    # alive until the whole read ends. 64 chips in flight held 390 MiB that way.
-    joined.clear()
+    tasks.extend(join(job, done) for job, done in joined)
     try:
         results = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         for job in own:  # whatever was not decoded: waiting reads fetch it themselves
             left = abandon(job)
             if left is not None:
-                left.future.set_result(None)
+                left.settle(None)
     refetch: list[TileJob] = []
     for result in results:
         if isinstance(result, BaseException):

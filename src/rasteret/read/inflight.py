@@ -12,7 +12,8 @@ import asyncio
 import collections
 import contextlib
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy.typing as npt
@@ -22,6 +23,7 @@ from rasteret.read.plan import TileJob
 __all__ = [
     "MAX_PENDING_BYTES",
     "ByteBudget",
+    "Joiner",
     "RowSpan",
     "SharedTile",
     "budget_for",
@@ -109,17 +111,29 @@ class ByteBudget:
 
 
 @dataclass(eq=False)
+class Joiner:
+    """A read waiting for a tile another read fetches: what to paste, and how it went."""
+
+    job: TileJob
+    consume: Callable[[TileJob, npt.NDArray[Any]], None]
+    """The joining read's paste, run by the owner on its decode thread."""
+    done: asyncio.Future[bool]
+    """True once pasted; False when the joiner must fetch the tile itself; the error
+    when its paste failed. One per joiner: cancelling one read leaves the others be."""
+
+
+@dataclass(eq=False)
 class SharedTile:
     """A tile one read is fetching that concurrent reads of the same tile wait for.
 
-    Resolves to the decoded tile when someone joined before its decode started, or to
-    None (fetch it yourself) when the owner failed or nobody was waiting.
+    The owner decodes it once over the rows everyone needs and pastes it for every
+    joiner right there, on its decode thread, so the decoded tile is dropped as soon as
+    the last paste is done rather than kept until each joiner gets to it.
     """
 
-    future: asyncio.Future[npt.NDArray[Any] | None]
     rows: RowSpan
     """Rows the owner and every joiner need together: what the shared decode produces."""
-    joiners: int = 0
+    joiners: list[Joiner] = field(default_factory=list)
     sent: int | None = None
     """Leading bytes the owner's request asked for, once sent, when only a prefix."""
     sent_stop: int = 0
@@ -131,6 +145,35 @@ class SharedTile:
     def widen(self, rows: RowSpan) -> None:
         """Make the shared decode cover ``rows`` too."""
         self.rows = (min(self.rows[0], rows[0]), max(self.rows[1], rows[1]))
+
+    def paste_all(self, tile: npt.NDArray[Any]) -> list[BaseException | None]:
+        """Paste ``tile`` for every joiner (on the decode thread); each one's error, if any.
+
+        A joiner's failure is its own: it is reported to that joiner, not to the owner.
+        """
+        outcomes: list[BaseException | None] = []
+        for joiner in self.joiners:
+            try:
+                joiner.consume(joiner.job, tile)
+            except Exception as err:  # noqa: BLE001 - handed to the joiner it belongs to
+                outcomes.append(err)
+            else:
+                outcomes.append(None)
+        return outcomes
+
+    def settle(self, outcomes: Sequence[BaseException | None] | None) -> None:
+        """Tell the joiners how their pastes went (on the loop thread).
+
+        ``None`` means nothing was pasted for them: each fetches the tile itself.
+        """
+        for k, joiner in enumerate(self.joiners):
+            if joiner.done.done():  # that read was cancelled meanwhile
+                continue
+            error = None if outcomes is None else outcomes[k]
+            if error is not None:
+                joiner.done.set_exception(error)
+            else:
+                joiner.done.set_result(outcomes is not None)
 
 
 _SHARED: weakref.WeakKeyDictionary[
