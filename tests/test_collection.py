@@ -151,6 +151,10 @@ def test_date_range_overlaps_item_ranges() -> None:
     props["end_datetime"] = "2024-03-31T23:59:59Z"
     manifest = Manifest.create(name="r", params={}, bands=F.BANDS)
     c = Collection(records_to_table([F.make_record(item)], tuple(F.BANDS)), manifest)
+    assert c.datetime_range == (
+        datetime(2024, 3, 1, tzinfo=UTC),
+        datetime(2024, 3, 31, 23, 59, 59, tzinfo=UTC),
+    )
     assert len(c.subset(date_range=("2024-03-15", "2024-03-16"))) == 1
     assert len(c.subset(date_range=("2024-04-01", "2024-04-02"))) == 0
 

@@ -42,6 +42,7 @@ from rasteret.index import schema
 from rasteret.index.arrow_np import (
     bool_array,
     datetimes,
+    from_micros,
     micros,
     numeric_values,
     string_array,
@@ -470,13 +471,16 @@ class Collection:
     @property
     def datetime_range(self) -> tuple[datetime, datetime] | None:
         """Earliest start and latest end of the items (UTC); None when empty."""
+        # NumPy on the columns' buffers: a zoned Arrow timestamp's as_py imports pandas
         t = self._table
-        starts = pc.coalesce(t.column(schema.START_DATETIME), t.column(schema.DATETIME))
-        ends = pc.coalesce(t.column(schema.END_DATETIME), t.column(schema.DATETIME))
-        lo, hi = pc.min(starts).as_py(), pc.max(ends).as_py()
-        if lo is None or hi is None:
+        when, has_when = timestamp_micros(t.column(schema.DATETIME))
+        first, has_first = timestamp_micros(t.column(schema.START_DATETIME))
+        last, has_last = timestamp_micros(t.column(schema.END_DATETIME))
+        starts = np.where(has_first, first, when)[has_first | has_when]
+        ends = np.where(has_last, last, when)[has_last | has_when]
+        if not starts.size or not ends.size:
             return None
-        return lo, hi
+        return from_micros(starts.min()), from_micros(ends.max())
 
     # --- filters -------------------------------------------------------------------------------
 

@@ -90,6 +90,7 @@ def test_a_cold_read_does_not_import_pandas(s2_sf: Collection) -> None:
         coll = rasteret.load({str(s2_sf.path)!r})
         coll = coll.subset(date_range=("2000-01-01", None), cloud_cover_lt=101)
         coll = coll.subset(ids=[s.id for s in coll] + ["not-an-item"])
+        assert "scenes" in repr(coll) and coll.datetime_range is not None
         result = coll.get_numpy(({x}, {y}, {x + 0.002}, {y + 0.002}), "B04")
         assert result.data.size > 0
         table = coll.sample_points([({x}, {y}), ({x + 0.001}, {y})], ["B04"])

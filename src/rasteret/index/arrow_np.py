@@ -83,6 +83,11 @@ def micros(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def from_micros(value: int) -> datetime:
+    """The UTC datetime ``value`` microseconds after the epoch (the inverse of :func:`micros`)."""
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
 def _validity(valid: npt.NDArray[np.bool_] | None) -> pa.Buffer | None:
     if valid is None or valid.all():
         return None
