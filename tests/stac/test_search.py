@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+import rasteret.stac as stac
 from rasteret.errors import InvalidInputError, RasteretWarning, StacSearchError
 from rasteret.stac import search as search_module
+from rasteret.stac import static
 from rasteret.stac.search import make_retry, search_items
 
 
@@ -172,3 +174,12 @@ def test_bad_limit(fake_stac_api: Any, limit: object) -> None:
     with pytest.raises(InvalidInputError) as info:
         run(fake_stac_api, limit_per_page=limit)
     assert info.value.parameter == "limit_per_page"
+
+
+def test_search_functions_load_on_first_use() -> None:
+    """``rasteret.stac`` names its searches without importing pystac-client for them."""
+    assert stac.search_items is search_module.search_items
+    assert stac.search_static_catalog is static.search_static_catalog
+    assert stac.matches_query is static.matches_query
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = stac.no_such_name  # type: ignore[attr-defined]

@@ -55,8 +55,6 @@ from rasteret.stac import (
     normalize_bbox,
     normalize_date_range,
     resolve_bands,
-    search_items,
-    search_static_catalog,
     select_data_source,
     validate_query,
 )
@@ -334,7 +332,10 @@ def search_stac(
     One function for both sources, so a sharded build searches each shard exactly as
     :func:`build_from_stac` searches the whole range.
     """
+    # imported here: pystac and pystac-client cost ~60 ms that reading an index never needs
     if static_catalog:
+        from rasteret.stac.static import search_static_catalog  # noqa: PLC0415
+
         return search_static_catalog(
             catalog=stac_api,
             collection=collection,
@@ -343,6 +344,8 @@ def search_stac(
             query=query,
             progress=progress,
         )
+    from rasteret.stac.search import search_items  # noqa: PLC0415
+
     return search_items(
         stac_api=stac_api,
         collection=collection,

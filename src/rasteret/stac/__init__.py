@@ -6,6 +6,8 @@ The build stage calls, in order: the validators of :mod:`~rasteret.stac.inputs`,
 ``data/sources.json`` behind :func:`default_registry`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from rasteret.stac.bands import BandSpec, resolve_bands, select_data_source
 from rasteret.stac.inputs import (
     QUERY_OPERATORS,
@@ -18,9 +20,32 @@ from rasteret.stac.inputs import (
     validate_collection_id,
     validate_query,
 )
-from rasteret.stac.search import ProgressLike, search_items
+from rasteret.stac.progress import ProgressLike
 from rasteret.stac.sources import DataSource, DataSourceRegistry, default_registry
-from rasteret.stac.static import matches_query, search_static_catalog
+
+if TYPE_CHECKING:
+    from rasteret.stac.search import search_items
+    from rasteret.stac.static import matches_query, search_static_catalog
+
+_LAZY = {
+    "search_items": "rasteret.stac.search",
+    "search_static_catalog": "rasteret.stac.static",
+    "matches_query": "rasteret.stac.static",
+}
+"""Names whose modules import pystac and pystac-client (about 60 ms): loaded on first use,
+so ``import rasteret`` and reads of a built index do not pay for them."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - only for the lazy names above
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "QUERY_OPERATORS",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import pystac
 import pystac.errors
@@ -37,6 +37,7 @@ from rasteret.stac.inputs import (
     validate_collection_id,
     validate_query,
 )
+from rasteret.stac.progress import ProgressLike
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +68,6 @@ _CLIENT_ERRORS: Final = (
     OSError,
     NotImplementedError,
 )
-
-
-class ProgressLike(Protocol):
-    """What search functions report progress to; the build stage adapts tqdm to it.
-
-    Kept as a protocol so this package does not depend on any progress-bar library.
-    """
-
-    def update(self, n: int) -> None:
-        """Add ``n`` newly received items (an increment, like ``tqdm.update``)."""
-
-    def set_total(self, n: int) -> None:
-        """Announce the total number of items expected, once the API reports it."""
 
 
 def make_retry(*, total: int = 4, backoff_factor: float = 0.5) -> Retry:

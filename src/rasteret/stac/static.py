@@ -37,7 +37,7 @@ from rasteret.stac.inputs import (
     validate_collection_id,
     validate_query,
 )
-from rasteret.stac.search import ProgressLike
+from rasteret.stac.progress import ProgressLike
 
 logger = logging.getLogger(__name__)
 
