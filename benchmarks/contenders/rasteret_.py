@@ -1,11 +1,12 @@
 """rasteret: indexes built beforehand (except in ``build``), reads through Collection.
 
 Imports are untimed for every contender (GDAL loads with ``import rasterio``), but
-rasteret imports two modules at its first read rather than at ``import rasteret``:
-uvloop, when the I/O bridge starts, and imagecodecs' deflate and delta codecs, which
-imagecodecs loads at first use. This module imports them, and ``setup`` loads the
-codecs, before the clock starts (about 5 ms), so that a cold read pays here what it
-pays in a long-lived process, as the other contenders' reads do.
+rasteret makes some imports at first use rather than at ``import rasteret``: uvloop when
+the I/O bridge starts, imagecodecs' deflate and delta codecs (imagecodecs loads them
+lazily), and pystac-client when a build searches. This module imports them, and ``setup``
+loads the codecs, before the clock starts (about 5 ms for a read, 60 ms for a build), so
+that a cold read or build pays here what it pays in a long-lived process, as the other
+contenders' do.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import imagecodecs
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pystac_client  # noqa: F401 - see the module docstring
 import uvloop  # noqa: F401 - see the module docstring
 
 import rasteret
