@@ -128,6 +128,28 @@ def _date_range(value: Any) -> tuple[datetime | None, datetime | None]:
     return start, stop
 
 
+def _item_spans(
+    table: pa.Table,
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.bool_]
+]:
+    """Each item's first and last instant (epoch microseconds) and where it has one.
+
+    ``start_datetime``/``end_datetime`` where given, else ``datetime`` at both ends.
+    NumPy on the columns' buffers: Arrow scalars of a zoned timestamp would import pandas,
+    and Arrow kernels cost more than this arithmetic on a few thousand rows.
+    """
+    when, has_when = timestamp_micros(table.column(schema.DATETIME))
+    first, has_first = timestamp_micros(table.column(schema.START_DATETIME))
+    last, has_last = timestamp_micros(table.column(schema.END_DATETIME))
+    return (
+        np.where(has_first, first, when),
+        has_first | has_when,
+        np.where(has_last, last, when),
+        has_last | has_when,
+    )
+
+
 def _id_list(value: Any) -> list[str]:
     """Item ids as a list of strings; a single id may be given bare."""
     if isinstance(value, str):
@@ -471,16 +493,10 @@ class Collection:
     @property
     def datetime_range(self) -> tuple[datetime, datetime] | None:
         """Earliest start and latest end of the items (UTC); None when empty."""
-        # NumPy on the columns' buffers: a zoned Arrow timestamp's as_py imports pandas
-        t = self._table
-        when, has_when = timestamp_micros(t.column(schema.DATETIME))
-        first, has_first = timestamp_micros(t.column(schema.START_DATETIME))
-        last, has_last = timestamp_micros(t.column(schema.END_DATETIME))
-        starts = np.where(has_first, first, when)[has_first | has_when]
-        ends = np.where(has_last, last, when)[has_last | has_when]
-        if not starts.size or not ends.size:
+        starts, has_start, ends, has_end = _item_spans(self._table)
+        if not has_start.any() or not has_end.any():
             return None
-        return from_micros(starts.min()), from_micros(ends.max())
+        return from_micros(starts[has_start].min()), from_micros(ends[has_end].max())
 
     # --- filters -------------------------------------------------------------------------------
 
@@ -518,16 +534,11 @@ class Collection:
             t = t.filter(pc.is_in(t.column(schema.ID), value_set=string_array(_id_list(ids))))
         if date_range is not None:
             start, stop = _date_range(date_range)
-            # NumPy on the columns' buffers: pyarrow scalars would import pandas, and
-            # Arrow kernels cost more than the arithmetic on a few thousand rows
-            when, has_when = timestamp_micros(t.column(schema.DATETIME))
-            first, has_first = timestamp_micros(t.column(schema.START_DATETIME))
-            last, has_last = timestamp_micros(t.column(schema.END_DATETIME))
-            keep = has_first | has_when  # an item without any time matches no range
+            starts, keep, ends, has_end = _item_spans(t)  # no time at all: matches no range
             if stop is not None:
-                keep &= np.where(has_first, first, when) <= micros(stop)
+                keep &= starts <= micros(stop)
             if start is not None:
-                keep &= (has_last | has_when) & (np.where(has_last, last, when) >= micros(start))
+                keep &= has_end & (ends >= micros(start))
             t = t.filter(bool_array(keep))
         if cloud_cover_lt is not None:
             if isinstance(cloud_cover_lt, bool) or not isinstance(cloud_cover_lt, int | float):
