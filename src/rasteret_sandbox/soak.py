@@ -199,12 +199,12 @@ def malloc_trim() -> bool:
 
 def _rasteret_state() -> dict[str, int]:
     """Sizes of rasteret's process-wide read state (all should be idle between reads)."""
-    from rasteret.read import engine  # noqa: PLC0415 - private diagnostics, read lazily
+    from rasteret.read import engine, inflight  # noqa: PLC0415 - private diagnostics
 
     state = {"shared_tiles_in_flight": 0, "pending_budget_bytes": 0, "decode_threads": 0}
-    for tiles in list(getattr(engine, "_SHARED", {}).values()):
+    for tiles in list(inflight._SHARED.values()):
         state["shared_tiles_in_flight"] += len(tiles)
-    for budget in list(getattr(engine, "_BUDGETS", {}).values()):
+    for budget in list(inflight._BUDGETS.values()):
         state["pending_budget_bytes"] += int(budget.pending)
     pool = getattr(engine, "_pool", None)
     state["decode_threads"] = len(getattr(pool, "_threads", ()))
