@@ -268,7 +268,7 @@ class _Slow(_Recording):
 
 
 def test_a_read_joining_after_a_prefix_left_fetches_only_the_rest(
-    cogs: tuple[Path, Path],
+    cogs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first read asks for the top of tile 0; a second read of deeper rows arrives
     while that request is in flight, fetches the rest of the block alongside, and the
@@ -279,8 +279,16 @@ def test_a_read_joining_after_a_prefix_left_fetches_only_the_rest(
     top = Window(col_off=0, row_off=0, width=100, height=40)
     deep = Window(col_off=200, row_off=300, width=100, height=150)
     backend = _Slow()
+    at_decode: list[int] = []  # the loop's pending bytes as each decode starts
 
     async def first_then_second() -> list[np.ndarray]:
+        budget = budget_for(asyncio.get_running_loop())
+
+        def decode(*args: Any, **kwargs: Any) -> np.ndarray:
+            at_decode.append(budget.pending)
+            return real_decode(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "_decode", decode)
         plans = [_plan(intact, w) for w in (top, deep)]
         first = asyncio.ensure_future(
             execute_plan(plans[0][0], [plans[0][1]], backend, max_concurrent=4)
@@ -291,6 +299,7 @@ def test_a_read_joining_after_a_prefix_left_fetches_only_the_rest(
         assert budget_for(asyncio.get_running_loop()).pending == 0  # all given back
         return [c for _, c in plans]
 
+    real_decode = engine._decode
     got = asyncio.run(first_then_second())
     with rasterio.open(intact) as src:
         for canvas, w in zip(got, (top, deep), strict=True):
@@ -298,8 +307,10 @@ def test_a_read_joining_after_a_prefix_left_fetches_only_the_rest(
             np.testing.assert_array_equal(canvas, want)
     (a0, a1), (b0, b1) = sorted(backend.ranges)
     assert (a0, b0, b1) == (start, a1, start + count)  # a prefix, then exactly the rest
-    # the rest counts against the pending-bytes budget while it is fetched, with the prefix
+    # the rest counts against the pending-bytes budget while it is fetched, with the prefix,
+    # and until the block the two make up is decoded (once)
     assert backend.pending == [a1 - a0, (a1 - a0) + (b1 - b0)]
+    assert at_decode == [(a1 - a0) + (b1 - b0)]
 
 
 class _SlowTile(ObstoreBackend):
@@ -319,20 +330,22 @@ class _SlowTile(ObstoreBackend):
 def test_a_joined_tile_is_freed_once_consumed_not_when_the_read_ends(
     cogs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A read that joined another's tile lets the decoded tile go once it has pasted it.
+    """A read that joined another's tile keeps no decoded copy of it once it has pasted it.
 
     The second read also waits for a slow tile of its own. Holding every joined tile until
-    the read ended kept 390 MiB of decoded tiles alive in a batch of 64 chips.
+    the read ended kept 390 MiB of decoded tiles alive in a batch of 64 chips. The shared
+    decode may go into the decode thread's reused buffer (nothing of its own to free) or
+    into an array of its own, which must then be gone while the read still waits.
     """
     intact, _ = cogs
     ifd = parse_tiff_header(intact.read_bytes()).full
-    shared: list[weakref.ref[np.ndarray]] = []
+    shared: list[weakref.ref[np.ndarray] | None] = []  # None: decoded into a reused buffer
     real_decode = engine._decode
 
     def recording_decode(job: Any, blob: Any, out: Any, *args: Any) -> np.ndarray:
         tile = real_decode(job, blob, out, *args)
-        if out is None and job.key.tile_index == 0:  # the shared decode: an array of its own
-            shared.append(weakref.ref(tile))
+        if job.key.tile_index == 0:  # decoded once, for both reads
+            shared.append(weakref.ref(tile) if out is None else None)
         return tile
 
     monkeypatch.setattr(engine, "_decode", recording_decode)
@@ -353,7 +366,8 @@ def test_a_joined_tile_is_freed_once_consumed_not_when_the_read_ends(
         await asyncio.sleep(0.3)  # the second read has pasted tile 0; tile 1 is still out
         assert not b.done() and len(shared) == 1
         gc.collect()
-        freed = shared[0]() is None
+        ref = shared[0]
+        freed = ref is None or ref() is None
         await b
         return [c for _, c in plans], freed
 

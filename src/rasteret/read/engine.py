@@ -231,12 +231,43 @@ async def fetch_and_decode(
             return await backend.get_ranges_async(url, starts, ends)
 
     async def fetch_tail(job: TileJob, skip: int) -> bytes | memoryview:
+        """The rest of ``job``'s block past the ``skip`` bytes its owner asked for.
+
+        Counted at once (see ByteBudget.charge). Once fetched, the bytes stay counted
+        until the owner is done with the block (:func:`finish`): joined to the prefix
+        they are one more compressed copy waiting for a decode thread.
+        """
         url, start = job.key.url, job.offset
-        budget.charge(job.length - skip)  # counted while in flight; see ByteBudget.charge
+        budget.charge(job.length - skip)
         try:
             return (await fetch_ranges(url, [start + skip], [start + job.length]))[0]
-        finally:
+        except BaseException:
             budget.release(job.length - skip)
+            raise
+
+    def finish(
+        job: TileJob, entry: SharedTile, outcomes: Sequence[BaseException | None] | None
+    ) -> None:
+        """Settle the joiners of ``job``'s entry and give back its tail's bytes.
+
+        Every entry that has joiners ends here once, decoded or not. A tail still in
+        flight gives its bytes back when it arrives; one that failed or was cancelled
+        already did (:func:`fetch_tail`).
+        """
+        entry.settle(outcomes)
+        tail, sent = entry.tail, entry.sent
+        if tail is None or sent is None:
+            return
+        held = job.length - sent
+
+        def give_back(task: asyncio.Task[bytes | memoryview]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                budget.release(held)
+
+        if tail.done():
+            give_back(tail)
+        else:
+            tail.add_done_callback(give_back)
 
     for job in jobs:
         key = share_key(job)
@@ -300,8 +331,9 @@ async def fetch_and_decode(
             work(job, blob)
             return None
         try:
-            # its own array (pasted for every reader), over the rows any of them needs
-            tile = _decode(job, blob, None, entry.rows, prefixes.get(share_key(job)))
+            # over the rows any reader needs, into this thread's scratch buffer: every
+            # paste (this read's and the joiners', all right here) copies what it keeps
+            tile = _decode(job, blob, scratch_for(job), entry.rows, prefixes.get(share_key(job)))
         except TiffFormatError:
             if need_of(job)[1] >= entry.rows[1]:
                 raise
@@ -336,14 +368,14 @@ async def fetch_and_decode(
             ]
             tiles = await loop.run_in_executor(pool, work_chunk, items)
         except BaseException:
-            for entry in entries:
+            for (job, _), entry in zip(pairs, entries, strict=True):
                 if entry is not None:
-                    entry.settle(None)  # joiners fetch it themselves
+                    finish(job, entry, None)  # joiners fetch it themselves
             raise
         short = [tile for tile in tiles if isinstance(tile, TileJob)]
-        for entry, tile in zip(entries, tiles, strict=True):
+        for (job, _), entry, tile in zip(pairs, entries, tiles, strict=True):
             if entry is not None:
-                entry.settle(tile if isinstance(tile, list) else None)
+                finish(job, entry, tile if isinstance(tile, list) else None)
         if on_tile is not None:
             for _ in range(len(pairs) - len(short)):
                 on_tile()
@@ -423,7 +455,7 @@ async def fetch_and_decode(
         for job in own:  # whatever was not decoded: waiting reads fetch it themselves
             left = abandon(job)
             if left is not None:
-                left.settle(None)
+                finish(job, left, None)
     refetch: list[TileJob] = []
     for result in results:
         if isinstance(result, BaseException):
