@@ -49,6 +49,7 @@ from rasteret.index.arrow_np import (
     timestamp_micros,
 )
 from rasteret.index.manifest import Failure, Manifest
+from rasteret.index.pool import POOL, filter_rows
 from rasteret.index.storage import read_index, write_index
 from rasteret.index.workspace import INDEX_FILE, Workspace, validate_name
 from rasteret.io import CloudConfig, StorageBackend, create_backend
@@ -236,7 +237,10 @@ def _footprints(table: pa.Table) -> npt.NDArray[np.object_]:
     if missing.any():
         bbox = table.column(schema.BBOX)
         xmin, ymin, xmax, ymax = (
-            np.asarray(pc.struct_field(bbox, [i]).to_numpy(zero_copy_only=False), np.float64)
+            np.asarray(
+                pc.struct_field(bbox, [i], memory_pool=POOL).to_numpy(zero_copy_only=False),
+                np.float64,
+            )
             for i in range(4)
         )
         boxes = shapely.box(xmin, ymin, xmax, ymax)
@@ -316,7 +320,7 @@ class _Lineage:
             if self._cache is None:
                 assert self._root is not None
                 ids = self._root.column(schema.ID)
-                unique = pc.count_distinct(ids).as_py() == self._root.num_rows
+                unique = pc.count_distinct(ids, memory_pool=POOL).as_py() == self._root.num_rows
                 self._cache = SourceCache(unique_ids=unique)
                 self._root = None  # the check is done: do not keep the root rows alive
             return self._cache
@@ -405,7 +409,9 @@ class Collection:
         colls = t.column(schema.COLLECTION).to_pylist()
         geoms = _geometries(t)
         hrefs = {
-            code: pc.struct_field(t.column(schema.band_column(code)), ["href"]).to_pylist()
+            code: pc.struct_field(
+                t.column(schema.band_column(code)), ["href"], memory_pool=POOL
+            ).to_pylist()
             for code in self.bands
         }
         for i, item_id in enumerate(ids):
@@ -474,7 +480,10 @@ class Collection:
         """(minx, miny, maxx, maxy) over all footprints, CRS84; None when empty."""
         bbox = self._table.column(schema.BBOX)
         values = [
-            (pc.min if i < 2 else pc.max)(pc.struct_field(bbox, [i])).as_py() for i in range(4)
+            (pc.min if i < 2 else pc.max)(
+                pc.struct_field(bbox, [i], memory_pool=POOL), memory_pool=POOL
+            ).as_py()
+            for i in range(4)
         ]
         if any(v is None for v in values):
             return None
@@ -484,10 +493,17 @@ class Collection:
     def crs(self) -> tuple[int, ...]:
         """EPSG codes of the assets (from the headers and ``proj:epsg``), sorted."""
         columns = [self._table.column(schema.EPSG)] + [
-            pc.struct_field(self._table.column(schema.band_column(code)), ["crs_epsg"])
+            pc.struct_field(
+                self._table.column(schema.band_column(code)), ["crs_epsg"], memory_pool=POOL
+            )
             for code in self.bands
         ]
-        codes = {int(v) for c in columns for v in pc.unique(c).to_pylist() if v is not None}
+        codes = {
+            int(v)
+            for c in columns
+            for v in pc.unique(c, memory_pool=POOL).to_pylist()
+            if v is not None
+        }
         return tuple(sorted(codes))
 
     @property
@@ -531,7 +547,12 @@ class Collection:
         """
         t = self._table
         if ids is not None:
-            t = t.filter(pc.is_in(t.column(schema.ID), value_set=string_array(_id_list(ids))))
+            t = filter_rows(
+                t,
+                pc.is_in(
+                    t.column(schema.ID), value_set=string_array(_id_list(ids)), memory_pool=POOL
+                ),
+            )
         if date_range is not None:
             start, stop = _date_range(date_range)
             starts, keep, ends, has_end = _item_spans(t)  # no time at all: matches no range
@@ -539,19 +560,19 @@ class Collection:
                 keep &= starts <= micros(stop)
             if start is not None:
                 keep &= has_end & (ends >= micros(start))
-            t = t.filter(bool_array(keep))
+            t = filter_rows(t, bool_array(keep))
         if cloud_cover_lt is not None:
             if isinstance(cloud_cover_lt, bool) or not isinstance(cloud_cover_lt, int | float):
                 raise InvalidInputError("cloud_cover_lt", cloud_cover_lt, "must be a number")
             cover = numeric_values(t.column(schema.CLOUD_COVER), null=math.nan)
-            t = t.filter(bool_array(cover < float(cloud_cover_lt)))  # NaN (no cover) is False
+            t = filter_rows(t, bool_array(cover < float(cloud_cover_lt)))  # NaN (no cover) is False
         if bbox is not None:
-            t = t.filter(_intersecting(t, _bbox_boxes(bbox)))
+            t = filter_rows(t, _intersecting(t, _bbox_boxes(bbox)))
         if geometries is not None:
             geoms = _to_geometries(geometries)
             if not geoms or any(shapely.is_empty(g) for g in geoms):
                 raise InvalidInputError("geometries", geometries, "no geometry, or an empty one")
-            t = t.filter(_intersecting(t, geoms))
+            t = filter_rows(t, _intersecting(t, geoms))
         return self._derive(t)
 
     # --- pixel reads ---------------------------------------------------------------------------
@@ -815,7 +836,7 @@ class Collection:
                 )
         _check_max_concurrent(options.get("max_concurrent", 50))
         query = transform_geometry(aois.geometries[0], aois.crs, CRS.from_epsg(4326))
-        rows = self._table.filter(_intersecting(self._table, [query]))
+        rows = filter_rows(self._table, _intersecting(self._table, [query]))
         if rows.num_rows == 0:
             raise InvalidInputError(
                 "geometries",

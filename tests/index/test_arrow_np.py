@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -78,16 +79,23 @@ def test_string_array_and_timestamps() -> None:
         assert got[1] == stamps[1] // scale * scale
 
 
-def test_a_cold_read_imports_neither_pandas_nor_the_stac_client(s2_sf: Collection) -> None:
-    assert s2_sf.path is not None
-    bounds = s2_sf.bounds
+def _cold_read(coll: Collection, report: str, env: dict[str, str] | None = None) -> str:
+    """Run a user's first read of ``coll`` in a fresh process; what ``report`` prints.
+
+    Loading, filtering by dates, cloud cover and ids, the repr, a window and points.
+    ``report`` runs after the load (``loaded``) and at the end of the reads.
+    """
+    assert coll.path is not None
+    bounds = coll.bounds
     assert bounds is not None
     x, y = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
     script = textwrap.dedent(
         f"""
         import sys
+        import pyarrow as pa
         import rasteret
-        coll = rasteret.load({str(s2_sf.path)!r})
+        coll = rasteret.load({str(coll.path)!r})
+        loaded = pa.default_memory_pool().num_allocations()
         coll = coll.subset(date_range=("2000-01-01", None), cloud_cover_lt=101)
         coll = coll.subset(ids=[s.id for s in coll] + ["not-an-item"])
         assert "scenes" in repr(coll) and coll.datetime_range is not None
@@ -95,11 +103,37 @@ def test_a_cold_read_imports_neither_pandas_nor_the_stac_client(s2_sf: Collectio
         assert result.data.size > 0
         table = coll.sample_points([({x}, {y}), ({x + 0.001}, {y})], ["B04"])
         assert table.num_rows > 0
-        print("pandas" in sys.modules, "pystac_client" in sys.modules)
         """
     )
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", script + report],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=None if env is None else {**os.environ, **env},
     )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_a_cold_read_imports_neither_pandas_nor_the_stac_client(s2_sf: Collection) -> None:
     # neither pandas nor the STAC client (needed only to build an index) is imported
-    assert out.stdout.strip().splitlines()[-1] == "False False"
+    report = 'print("pandas" in sys.modules, "pystac_client" in sys.modules)'
+    assert _cold_read(s2_sf, report) == "False False"
+
+
+def test_reads_allocate_nothing_from_the_default_arrow_pool(s2_sf: Collection) -> None:
+    """Filtering and reading allocate Arrow buffers from rasteret's pool only.
+
+    The default pool here is mimalloc's, whose first allocations on a thread set aside
+    segments of memory (see rasteret.index.pool). Loading the index still allocates a
+    little from it (the Parquet reader decompresses pages with the default pool).
+    """
+    try:
+        pa.mimalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no mimalloc pool")
+    report = "print(loaded, pa.default_memory_pool().num_allocations())"
+    env = {"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}
+    loaded, after = _cold_read(s2_sf, report, env).split()
+    assert after == loaded

@@ -16,12 +16,15 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from rasteret.index.pool import POOL
+
 __all__ = [
     "array_of",
     "bool_array",
     "datetimes",
     "micros",
     "numeric_values",
+    "one_chunk",
     "string_array",
     "timestamp_micros",
 ]
@@ -40,10 +43,18 @@ def _dtype(t: pa.DataType) -> np.dtype[Any]:
     raise TypeError(f"not a numeric Arrow type: {t}")
 
 
-def _chunk(arr: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[Any]:
-    if isinstance(arr, pa.ChunkedArray):
-        return cast("pa.Array[Any]", arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0))
-    return arr
+def one_chunk(arr: pa.Array[Any] | pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    """``arr`` as one array: its only chunk as is, several concatenated from :data:`POOL`.
+
+    Not ``ChunkedArray.combine_chunks``: it ignores its ``memory_pool`` (pyarrow 26).
+    """
+    if not isinstance(arr, pa.ChunkedArray):
+        return arr
+    if arr.num_chunks == 1:
+        return cast("pa.Array[Any]", arr.chunk(0))
+    if arr.num_chunks == 0:
+        return cast("pa.Array[Any]", pa.array([], arr.type))
+    return pa.concat_arrays(arr.chunks, memory_pool=POOL)
 
 
 def numeric_values(
@@ -54,7 +65,7 @@ def numeric_values(
     Raises:
         ValueError: The array has nulls and ``null`` is None.
     """
-    a = _chunk(arr)
+    a = one_chunk(arr)
     n, off = len(a), a.offset
     buffers = a.buffers()
     dtype = _dtype(a.type)
@@ -134,7 +145,7 @@ def timestamp_micros(
     arr: pa.Array[Any] | pa.ChunkedArray[Any],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """A timestamp column as microseconds since the epoch, and where it is not null."""
-    a = _chunk(arr)
+    a = one_chunk(arr)
     unit = a.type.unit
     ints = numeric_values(a.view(pa.int64()), null=0)
     valid = _valid_bits(a)
@@ -154,10 +165,10 @@ def _valid_bits(a: pa.Array[Any]) -> npt.NDArray[np.bool_]:
 
 def datetimes(arr: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[datetime | None]:
     """A timestamp column as datetimes (UTC-aware when the column has a time zone)."""
-    a = _chunk(arr)
+    a = one_chunk(arr)
     unit = a.type.unit
     epoch = _EPOCH if a.type.tz is not None else _EPOCH.replace(tzinfo=None)
-    ints = a.cast(pa.int64()).to_pylist()
+    ints = a.cast(pa.int64(), memory_pool=POOL).to_pylist()
     if unit == "ns":
         return [None if v is None else epoch + timedelta(microseconds=v // 1000) for v in ints]
     scale = _MICROS[unit]

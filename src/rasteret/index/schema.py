@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rasteret.errors import IndexFormatError, InvalidInputError
-from rasteret.index.arrow_np import numeric_values
+from rasteret.index.arrow_np import numeric_values, one_chunk
+from rasteret.index.pool import POOL
 from rasteret.tiff.types import GeoInfo, IfdKind, IfdLayout, TiffHeader
 
 SCHEMA_VERSION = 1
@@ -390,16 +391,15 @@ def headers_from_array(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[Tif
     Tile offsets and byte counts come back as read-only NumPy views on the Arrow
     buffers (no per-tile Python objects), which is what the read path wants.
     """
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array([], BAND_TYPE)
+    column = one_chunk(column)
     if not column.type.equals(BAND_TYPE):
         raise IndexFormatError(f"not a band column: {column.type}")
     struct: Any = column  # a StructArray; flatten() applies its offset and validity
-    fields = {f.name: arr for f, arr in zip(BAND_TYPE, struct.flatten(), strict=True)}
+    fields = {f.name: arr for f, arr in zip(BAND_TYPE, struct.flatten(POOL), strict=True)}
     ifd_lists = fields["ifds"]
-    ifd_counts = numeric_values(pc.list_value_length(ifd_lists), null=-1)
+    ifd_counts = numeric_values(pc.list_value_length(ifd_lists, memory_pool=POOL), null=-1)
     ifd_struct = ifd_lists.flatten()  # all IFDs of all non-null rows, in row order
-    ifd_cols = {f.name: arr for f, arr in zip(IFD_TYPE, ifd_struct.flatten(), strict=True)}
+    ifd_cols = {f.name: arr for f, arr in zip(IFD_TYPE, ifd_struct.flatten(POOL), strict=True)}
     ifd_rows = pa.Table.from_arrays(
         [ifd_cols[n] for n, _ in (*_IFD_SCALARS, *_IFD_EXTRAS)],
         names=[n for n, _ in (*_IFD_SCALARS, *_IFD_EXTRAS)],

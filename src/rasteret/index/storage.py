@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from rasteret.errors import IndexFormatError
 from rasteret.index import schema
 from rasteret.index.manifest import Manifest
+from rasteret.index.pool import POOL
 
 logger = logging.getLogger(__name__)
 
@@ -147,15 +148,25 @@ def write_index(path: Path, table: pa.Table, manifest: Manifest) -> None:
     logger.debug("wrote index %s (%d rows)", path, table.num_rows)
 
 
-def _metadata_of(path: Path) -> tuple[pq.FileMetaData, Manifest]:
-    """The Parquet footer of ``path`` and its manifest, checked for the schema version."""
-    path = Path(path)
+def _open(path: Path) -> pq.ParquetReader:
+    """The Parquet reader of ``path``, allocating from rasteret's pool.
+
+    ``pq.ParquetFile`` and ``pq.read_metadata`` wrap this same reader but take no memory
+    pool, so the footer and the table would come from pyarrow's default one (see
+    :mod:`rasteret.index.pool`). One open serves both the footer and the table.
+    """
     if not path.is_file():
         raise IndexFormatError(f"{path}: no index file there")
+    reader = pq.ParquetReader(memory_pool=POOL)
     try:
-        meta = pq.read_metadata(path)
+        reader.open(str(path))
     except (OSError, pa.ArrowException) as err:
         raise IndexFormatError(f"{path}: not a readable Parquet file ({err})") from err
+    return reader
+
+
+def _manifest_of(path: Path, meta: pq.FileMetaData) -> Manifest:
+    """The manifest in the footer ``meta`` of ``path``, checked for the schema version."""
     kv = meta.metadata or {}
     if MANIFEST_KEY not in kv:
         raise IndexFormatError(f"{path}: Parquet file has no rasteret manifest")
@@ -169,7 +180,7 @@ def _metadata_of(path: Path) -> tuple[pq.FileMetaData, Manifest]:
             f"{path}: index schema version {version!r} is not supported; this rasteret "
             f"reads version {schema.SCHEMA_VERSION} (rebuild the collection with force=True)"
         )
-    return meta, Manifest.from_json(raw)
+    return Manifest.from_json(raw)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -179,7 +190,12 @@ def read_manifest(path: Path) -> Manifest:
         IndexFormatError: The file is missing, not Parquet, has no manifest, or was written
             with a schema version this rasteret does not read.
     """
-    return _metadata_of(path)[1]
+    path = Path(path)
+    reader = _open(path)
+    try:
+        return _manifest_of(path, reader.metadata)
+    finally:
+        reader.close()
 
 
 def read_index(path: Path) -> tuple[pa.Table, Manifest]:
@@ -189,14 +205,17 @@ def read_index(path: Path) -> tuple[pa.Table, Manifest]:
         IndexFormatError: As :func:`read_manifest`, or the columns do not match the schema.
     """
     path = Path(path)
-    _, manifest = _metadata_of(path)
+    # a reader of its own, not read_table: that goes through pyarrow.dataset, whose
+    # import pulls in pandas (~0.3 s), a cost every cold read would pay
+    reader = _open(path)
     try:
-        # ParquetFile, not read_table: read_table goes through pyarrow.dataset, whose
-        # import pulls in pandas (~0.3 s), a cost every cold read would pay.
-        with pq.ParquetFile(path) as pf:
-            table = pf.read()
-    except (OSError, pa.ArrowException) as err:
-        raise IndexFormatError(f"{path}: could not read the index ({err})") from err
+        manifest = _manifest_of(path, reader.metadata)
+        try:
+            table = reader.read_all()
+        except (OSError, pa.ArrowException) as err:
+            raise IndexFormatError(f"{path}: could not read the index ({err})") from err
+    finally:
+        reader.close()
     schema.check_schema(table.schema, source=str(path))
     codes = schema.band_codes_of(table.schema)
     if codes != tuple(manifest.band_codes):

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from rasteret.errors import BandMappingError
 from rasteret.index import schema
 from rasteret.index.arrow_np import datetimes
+from rasteret.index.pool import POOL, filter_rows
 from rasteret.io import CloudConfig
 from rasteret.read.reader import BandSource, SceneSource
 from rasteret.tiff.types import TiffHeader
@@ -96,7 +97,7 @@ def scene_sources(
         )
     head = table.select([schema.ID, schema.DATETIME])
     if rows is not None:
-        head = head.filter(rows)
+        head = filter_rows(head, rows)
     ids = [str(i) for i in head.column(schema.ID).to_pylist()]
     times = datetimes(head.column(schema.DATETIME))
     per_band: dict[str, list[BandSource | None]] = {}
@@ -110,7 +111,7 @@ def scene_sources(
     if missing:
         needed = table.select([schema.ASSETS, *(schema.band_column(c) for c in missing)])
         if rows is not None:
-            needed = needed.filter(rows)
+            needed = filter_rows(needed, rows)
         per_band.update(_band_sources(needed, missing, cloud_config))
         if cache is not None:
             for code in missing:
@@ -135,9 +136,9 @@ def _band_sources(
     for code in bands:
         column = table.column(schema.band_column(code))
         headers = schema.headers_from_array(column)
-        hrefs = pc.struct_field(column, ["href"]).to_pylist()
-        samples = pc.struct_field(column, ["sample_index"]).to_pylist()
-        keys = pc.struct_field(column, ["asset_key"]).to_pylist()
+        hrefs = pc.struct_field(column, ["href"], memory_pool=POOL).to_pylist()
+        samples = pc.struct_field(column, ["sample_index"], memory_pool=POOL).to_pylist()
+        keys = pc.struct_field(column, ["asset_key"], memory_pool=POOL).to_pylist()
         per_band[code] = []
         for i, (header, href, sample, key) in enumerate(
             zip(headers, hrefs, samples, keys, strict=True)
