@@ -36,6 +36,7 @@ def summarise(
             "runs_s": [round(t, 4) for t in times],
             "median_s": _med(times),
             "errors": errors[:2],
+            "failed_runs": len(errors),
         }
         if ok:
             traffic = [o.get("traffic", {}) for o in ok]
@@ -164,9 +165,12 @@ def markdown(doc: dict[str, Any]) -> str:
                 else ""
             )
             mib = f"{e['bytes'] / 2**20:.1f}" if e.get("bytes") else ""
-            pix = "reference" if c == "rasteret" else w["pixels"].get(c, "")
+            pix = "reference" if c == "rasteret" else w["pixels"].get(c, "not compared")
             if med is None:
                 pix = (e.get("errors") or ["n/a"])[0][:60]
+            elif e.get("failed_runs"):
+                first = (e.get("errors") or [""])[0].splitlines()[:1] or [""]
+                pix += f"; {e['failed_runs']} run(s) failed: {first[0][:60]}"
             out.append(
                 f"| {name} | {c} | {'' if med is None else f'{med:.3f}'} | "
                 f"{'' if not up else f'{up:.1f}x'} | {e.get('requests', '') or ''} | "

@@ -329,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(args.runs):
                 order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
                 for c in order:
-                    save = scratch / f"{wl.name}-{c}.npz" if r == 0 else None
+                    # the pixels of each contender's first run that finished are compared
+                    save = scratch / f"{wl.name}-{c}.npz" if c not in saved else None
                     prof = None
                     if args.profile and c == "rasteret" and r == 0:
                         prof = RESULTS / f"{name}-{wl.name}-profile.txt"

@@ -166,10 +166,9 @@ def _valid_bits(a: pa.Array[Any]) -> npt.NDArray[np.bool_]:
 def datetimes(arr: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[datetime | None]:
     """A timestamp column as datetimes (UTC-aware when the column has a time zone)."""
     a = one_chunk(arr)
-    unit = a.type.unit
+    us, valid = timestamp_micros(a)
     epoch = _EPOCH if a.type.tz is not None else _EPOCH.replace(tzinfo=None)
-    ints = a.cast(pa.int64(), memory_pool=POOL).to_pylist()
-    if unit == "ns":
-        return [None if v is None else epoch + timedelta(microseconds=v // 1000) for v in ints]
-    scale = _MICROS[unit]
-    return [None if v is None else epoch + timedelta(microseconds=v * scale) for v in ints]
+    return [
+        epoch + timedelta(microseconds=v) if ok else None
+        for v, ok in zip(us.tolist(), valid.tolist(), strict=True)
+    ]
