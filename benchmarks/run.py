@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -271,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="rasteret-bench-"))
     t_start = time.time()
     with contextlib.ExitStack() as stack:
+        # last out, once the servers have stopped: indexes, the STAC database and the saved
+        # outputs of the pixel check (about 2 GB a run; results go to benchmarks/results)
+        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
         nginx = stack.enter_context(NginxServer(root, workers=2))
         stac = stack.enter_context(StacApiServer(scratch / "stac"))
         store: DelayedNginx | LatencyProxy
