@@ -74,6 +74,7 @@ __all__ = [
     "StorageBackend",
     "coalesce_ranges",
     "create_backend",
+    "is_merge_gap",
 ]
 
 DEFAULT_COALESCE = 1024 * 1024
@@ -148,6 +149,11 @@ class MetaRangeBackend(StorageBackend, Protocol):
     ) -> tuple[bytes, ObjectMeta]:
         """Return bytes ``[start, end)`` of ``url`` and the object's metadata."""
         ...
+
+
+def is_merge_gap(value: object) -> bool:
+    """Whether ``value`` can be a ``coalesce`` gap: an integer (not a bool) >= 0."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -330,7 +336,7 @@ class ObstoreBackend:
             },
             "retry_timeout": timedelta(seconds=60),
         }
-        if isinstance(coalesce, bool) or not isinstance(coalesce, int) or coalesce < 0:
+        if not is_merge_gap(coalesce):
             raise InvalidInputError("coalesce", coalesce, "must be an integer >= 0")
         self._coalesce = coalesce
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from rasteret.errors import FetchError, StaleSourceError, TiffFormatError
 from rasteret.io import ObjectMeta, StorageBackend
-from rasteret.io.backend import DEFAULT_COALESCE, coalesce_ranges
+from rasteret.io.backend import DEFAULT_COALESCE, coalesce_ranges, is_merge_gap
 from rasteret.io.urls import redact_url
 from rasteret.read.inflight import (
     Joiner,
@@ -102,9 +102,7 @@ _scratch = threading.local()
 def merge_gap(backend: StorageBackend) -> int:
     """The backend's ``coalesce`` gap when it has a valid one, else the default."""
     gap = getattr(backend, "coalesce", DEFAULT_COALESCE)
-    if isinstance(gap, bool) or not isinstance(gap, int) or gap < 0:
-        return DEFAULT_COALESCE
-    return gap
+    return gap if is_merge_gap(gap) else DEFAULT_COALESCE
 
 
 def scratch_for(job: TileJob) -> npt.NDArray[Any]:
