@@ -197,66 +197,169 @@ async def fetch_and_decode(
         StaleSourceError: An object changed since it was indexed.
         TiffFormatError: A tile could not be decoded.
     """
-    semaphore = asyncio.Semaphore(max_concurrent)
-    loop = asyncio.get_running_loop()
-    budget = budget_for(loop)
-    pool = decode_pool()
-    registry = shared_tiles(loop)
-    own: list[TileJob] = []
-    joined: list[tuple[TileJob, asyncio.Future[bool]]] = []
-    mine: dict[tuple[str, int, int], SharedTile] = {}  # the entries this call registered
-    prefixes: dict[tuple[str, int, int], int] = {}  # bytes asked for, of tiles asked in part
-    can_prefix = prefix_fetch and rows_needed is not None
+    pending = list(jobs)
+    while pending:  # again for tiles a pass could not finish: prefixes proved short,
+        # joined tiles their owner did not share; whole tiles then, no second guess
+        run = _FetchRun(
+            backend,
+            max_concurrent=max_concurrent,
+            consume=consume,
+            destination=destination,
+            rows_needed=rows_needed,
+            on_tile=on_tile,
+            expected=expected,
+            prefix_fetch=prefix_fetch,
+        )
+        pending = await run.run(pending)
+        prefix_fetch = False
 
-    def need_of(job: TileJob) -> RowSpan:
-        return rows_needed(job) if rows_needed is not None else (0, job.rows)
 
-    with_meta = getattr(backend, "get_ranges_with_meta_async", None) if expected else None
+class _FetchRun:
+    """The state of one :func:`fetch_and_decode` pass, and the steps that share it.
+
+    A tile is either this pass's own (``own``: fetched, decoded and pasted here, its
+    :class:`~rasteret.read.inflight.SharedTile` entry in ``mine`` open to other reads
+    until it is decoded) or joined (``joined``: another read in this loop was already
+    fetching it; that read pastes it for us). ``prefixes`` holds the bytes asked for of
+    the own tiles requested only in part. :meth:`run` returns the tiles to fetch again
+    whole: prefixes that proved short, and joined tiles whose owner did not share them.
+    """
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        *,
+        max_concurrent: int,
+        consume: Callable[[TileJob, npt.NDArray[Any]], None],
+        destination: Callable[[TileJob], npt.NDArray[Any] | None] | None,
+        rows_needed: Callable[[TileJob], RowSpan] | None,
+        on_tile: Callable[[], None] | None,
+        expected: Mapping[str, TiffHeader] | None,
+        prefix_fetch: bool,
+    ) -> None:
+        self.backend = backend
+        self.consume = consume
+        self.destination = destination
+        self.rows_needed = rows_needed
+        self.on_tile = on_tile
+        self.expected = expected
+        self.can_prefix = prefix_fetch and rows_needed is not None
+        self.with_meta = getattr(backend, "get_ranges_with_meta_async", None) if expected else None
+        self.semaphore = asyncio.Semaphore(max_concurrent)
+        self.loop = asyncio.get_running_loop()
+        self.budget = budget_for(self.loop)
+        self.pool = decode_pool()
+        self.workers = decode_workers()
+        self.registry = shared_tiles(self.loop)
+        self.own: list[TileJob] = []
+        self.joined: list[tuple[TileJob, asyncio.Future[bool]]] = []
+        self.mine: dict[tuple[str, int, int], SharedTile] = {}  # entries this pass registered
+        self.prefixes: dict[tuple[str, int, int], int] = {}  # bytes asked for, of partial tiles
+
+    def need_of(self, job: TileJob) -> RowSpan:
+        return self.rows_needed(job) if self.rows_needed is not None else (0, job.rows)
+
+    # --- requests ------------------------------------------------------------------------------
 
     async def fetch_ranges(
-        url: str, starts: list[int], ends: list[int]
+        self, url: str, starts: list[int], ends: list[int]
     ) -> Sequence[bytes | memoryview]:
         """One bounded backend call, checked against the indexed object when possible."""
-        indexed = expected.get(url) if expected else None
-        async with semaphore:
-            if with_meta is not None and indexed is not None:
+        indexed = self.expected.get(url) if self.expected else None
+        async with self.semaphore:
+            if self.with_meta is not None and indexed is not None:
                 blobs: Sequence[bytes | memoryview]
-                blobs, meta = await with_meta(url, starts, ends)
+                blobs, meta = await self.with_meta(url, starts, ends)
                 changed = stale_changes(indexed, meta) if meta is not None else {}
                 if changed:
                     raise StaleSourceError(url, changed)
                 return blobs
-            return await backend.get_ranges_async(url, starts, ends)
+            return await self.backend.get_ranges_async(url, starts, ends)
 
-    async def fetch_tail(job: TileJob, skip: int) -> bytes | memoryview:
+    async def fetch_tail(self, job: TileJob, skip: int) -> bytes | memoryview:
         """The rest of ``job``'s block past the ``skip`` bytes its owner asked for.
 
         Counted at once (see ByteBudget.charge). Once fetched, the bytes stay counted
-        until the owner is done with the block (:func:`finish`): joined to the prefix
+        until the owner is done with the block (:meth:`finish`): joined to the prefix
         they are one more compressed copy waiting for a decode thread.
         """
         url, start = job.key.url, job.offset
-        budget.charge(job.length - skip)
+        self.budget.charge(job.length - skip)
         try:
-            return (await fetch_ranges(url, [start + skip], [start + job.length]))[0]
+            return (await self.fetch_ranges(url, [start + skip], [start + job.length]))[0]
         except BaseException:
-            budget.release(job.length - skip)
+            self.budget.release(job.length - skip)
             raise
 
+    def fetch_length(self, job: TileJob) -> int:
+        """Bytes to ask for: the whole block, or a prefix covering every reader's rows.
+
+        Asked again when the request leaves, so reads that joined since are covered;
+        one that joins later and needs more rows fetches the rest of the block
+        alongside (``SharedTile.tail``).
+        """
+        if not self.can_prefix:
+            return job.length
+        entry = self.mine.get(share_key(job))
+        stop = self.need_of(job)[1] if entry is None else entry.rows[1]
+        return prefix_fetch_length(
+            job.ifd, job.length, rows=job.rows, stop=stop, filled=job.filled_rows
+        )
+
+    # --- shared entries ------------------------------------------------------------------------
+
+    def register(self, jobs: Iterable[TileJob]) -> None:
+        """Claim each tile for this pass, or join the read already fetching it."""
+        for job in jobs:
+            key = share_key(job)
+            entry = self.registry.get(key)
+            if entry is not None:  # another read is fetching this very tile right now
+                done: asyncio.Future[bool] = self.loop.create_future()
+                entry.joiners.append(Joiner(job, self.consume, done))
+                entry.widen(self.need_of(job))
+                if (
+                    entry.sent is not None
+                    and entry.tail is None
+                    and entry.rows[1] > entry.sent_stop
+                ):
+                    # the owner asked for too short a prefix for us: fetch the rest alongside
+                    entry.tail = self.loop.create_task(self.fetch_tail(job, entry.sent))
+                    entry.tail.add_done_callback(retrieve)
+                self.joined.append((job, done))
+            else:
+                self.registry[key] = self.mine[key] = SharedTile(rows=self.need_of(job))
+                self.own.append(job)
+
+    def abandon(self, job: TileJob) -> SharedTile | None:
+        """Close ``job``'s own entry to new joiners; return it if someone joined.
+
+        Only this pass's entry is taken out of the registry: once it is gone, another
+        read may have registered the same tile with rows of its own, and that entry is
+        not ours to decode or to cancel.
+        """
+        key = share_key(job)
+        entry = self.mine.pop(key, None)
+        if entry is None:
+            return None
+        if self.registry.get(key) is entry:
+            del self.registry[key]
+        return entry if entry.joiners else None
+
     def finish(
-        job: TileJob, entry: SharedTile, outcomes: Sequence[BaseException | None] | None
+        self, job: TileJob, entry: SharedTile, outcomes: Sequence[BaseException | None] | None
     ) -> None:
         """Settle the joiners of ``job``'s entry and give back its tail's bytes.
 
         Every entry that has joiners ends here once, decoded or not. A tail still in
         flight gives its bytes back when it arrives; one that failed or was cancelled
-        already did (:func:`fetch_tail`).
+        already did (:meth:`fetch_tail`).
         """
         entry.settle(outcomes)
         tail, sent = entry.tail, entry.sent
         if tail is None or sent is None:
             return
         held = job.length - sent
+        budget = self.budget
 
         def give_back(task: asyncio.Task[bytes | memoryview]) -> None:
             if not task.cancelled() and task.exception() is None:
@@ -267,120 +370,8 @@ async def fetch_and_decode(
         else:
             tail.add_done_callback(give_back)
 
-    for job in jobs:
-        key = share_key(job)
-        entry = registry.get(key)
-        if entry is not None:  # another read is fetching this very tile right now
-            done: asyncio.Future[bool] = loop.create_future()
-            entry.joiners.append(Joiner(job, consume, done))
-            entry.widen(need_of(job))
-            if entry.sent is not None and entry.tail is None and entry.rows[1] > entry.sent_stop:
-                # the owner asked for too short a prefix for us: fetch the rest alongside
-                entry.tail = loop.create_task(fetch_tail(job, entry.sent))
-                entry.tail.add_done_callback(retrieve)
-            joined.append((job, done))
-        else:
-            registry[key] = mine[key] = SharedTile(rows=need_of(job))
-            own.append(job)
-
-    def fetch_length(job: TileJob) -> int:
-        """Bytes to ask for: the whole block, or a prefix covering every reader's rows.
-
-        Asked again when the request leaves, so reads that joined since are covered;
-        one that joins later and needs more rows fetches the rest of the block
-        alongside (``SharedTile.tail``).
-        """
-        if not can_prefix:
-            return job.length
-        entry = mine.get(share_key(job))
-        stop = need_of(job)[1] if entry is None else entry.rows[1]
-        return prefix_fetch_length(
-            job.ifd, job.length, rows=job.rows, stop=stop, filled=job.filled_rows
-        )
-
-    def abandon(job: TileJob) -> SharedTile | None:
-        """Close ``job``'s own entry to new joiners; return it if someone joined.
-
-        Only this call's entry is taken out of the registry: once it is gone, another
-        read may have registered the same tile with rows of its own, and that entry is
-        not ours to decode or to cancel.
-        """
-        key = share_key(job)
-        entry = mine.pop(key, None)
-        if entry is None:
-            return None
-        if registry.get(key) is entry:
-            del registry[key]
-        return entry if entry.joiners else None
-
-    def work(job: TileJob, blob: bytes | memoryview) -> None:
-        out = destination(job) if destination is not None else None
-        consume(job, _decode(job, blob, out, need_of(job), prefixes.get(share_key(job))))
-
-    def work_one(
-        job: TileJob, blob: bytes | memoryview, entry: SharedTile | None
-    ) -> list[BaseException | None] | None:
-        """Decode and paste one tile; with joiners, paste for them too (their outcomes).
-
-        None: nothing was pasted for joiners (there were none, or the shared rows
-        could not be decoded), so they fetch the tile themselves.
-        """
-        if entry is None:
-            work(job, blob)
-            return None
-        try:
-            # over the rows any reader needs, into this thread's scratch buffer: every
-            # paste (this read's and the joiners', all right here) copies what it keeps
-            tile = _decode(job, blob, scratch_for(job), entry.rows, prefixes.get(share_key(job)))
-        except TiffFormatError:
-            if need_of(job)[1] >= entry.rows[1]:
-                raise
-            # a joiner needs rows this tile cannot give (a broken tail, or bytes past a
-            # prefix): this read's own rows may still decode; joiners fetch it themselves
-            work(job, blob)
-            return None
-        consume(job, tile)
-        return entry.paste_all(tile)
-
-    def work_chunk(
-        items: list[tuple[TileJob, bytes | memoryview, SharedTile | None]],
-    ) -> list[list[BaseException | None] | TileJob | None]:
-        tiles: list[list[BaseException | None] | TileJob | None] = []
-        for job, blob, entry in items:
-            try:
-                tiles.append(work_one(job, blob, entry))
-            except TiffFormatError:
-                if share_key(job) not in prefixes:
-                    raise
-                tiles.append(job)  # the prefix fetched was too short: fetch it whole
-        return tiles
-
-    async def decode_chunk(pairs: list[tuple[TileJob, bytes | memoryview]]) -> list[TileJob]:
-        """Decode on the pool; return the tiles whose prefix fetch proved too short."""
-        # on the loop thread: no joiner can arrive once a tile's entry is abandoned
-        entries = [abandon(job) for job, _ in pairs]
-        try:
-            items = [
-                (job, await with_tail(job, blob, entry), entry)
-                for (job, blob), entry in zip(pairs, entries, strict=True)
-            ]
-            tiles = await loop.run_in_executor(pool, work_chunk, items)
-        except BaseException:
-            for (job, _), entry in zip(pairs, entries, strict=True):
-                if entry is not None:
-                    finish(job, entry, None)  # joiners fetch it themselves
-            raise
-        short = [tile for tile in tiles if isinstance(tile, TileJob)]
-        for (job, _), entry, tile in zip(pairs, entries, tiles, strict=True):
-            if entry is not None:
-                finish(job, entry, tile if isinstance(tile, list) else None)
-        if on_tile is not None:
-            for _ in range(len(pairs) - len(short)):
-                on_tile()
-        return short
-
     async def with_tail(
-        job: TileJob, blob: bytes | memoryview, entry: SharedTile | None
+        self, job: TileJob, blob: bytes | memoryview, entry: SharedTile | None
     ) -> bytes | memoryview:
         """The prefix and the tail a late joiner fetched, as the whole block; else ``blob``."""
         if entry is None or entry.tail is None:
@@ -389,91 +380,162 @@ async def fetch_and_decode(
             tail = await entry.tail
         except Exception:  # noqa: BLE001 - the joiners fetch the tile themselves
             return blob
-        prefixes.pop(share_key(job), None)
+        self.prefixes.pop(share_key(job), None)
         return b"".join((blob, tail))
 
-    workers = decode_workers()
+    # --- decoding (on the pool's threads) ------------------------------------------------------
 
-    async def batch(url: str, group: list[TileJob]) -> list[TileJob]:
+    def work(self, job: TileJob, blob: bytes | memoryview) -> None:
+        out = self.destination(job) if self.destination is not None else None
+        fetched = self.prefixes.get(share_key(job))
+        self.consume(job, _decode(job, blob, out, self.need_of(job), fetched))
+
+    def work_one(
+        self, job: TileJob, blob: bytes | memoryview, entry: SharedTile | None
+    ) -> list[BaseException | None] | None:
+        """Decode and paste one tile; with joiners, paste for them too (their outcomes).
+
+        None: nothing was pasted for joiners (there were none, or the shared rows
+        could not be decoded), so they fetch the tile themselves.
+        """
+        if entry is None:
+            self.work(job, blob)
+            return None
+        try:
+            # over the rows any reader needs, into this thread's scratch buffer: every
+            # paste (this read's and the joiners', all right here) copies what it keeps
+            fetched = self.prefixes.get(share_key(job))
+            tile = _decode(job, blob, scratch_for(job), entry.rows, fetched)
+        except TiffFormatError:
+            if self.need_of(job)[1] >= entry.rows[1]:
+                raise
+            # a joiner needs rows this tile cannot give (a broken tail, or bytes past a
+            # prefix): this read's own rows may still decode; joiners fetch it themselves
+            self.work(job, blob)
+            return None
+        self.consume(job, tile)
+        return entry.paste_all(tile)
+
+    def work_chunk(
+        self, items: list[tuple[TileJob, bytes | memoryview, SharedTile | None]]
+    ) -> list[list[BaseException | None] | TileJob | None]:
+        tiles: list[list[BaseException | None] | TileJob | None] = []
+        for job, blob, entry in items:
+            try:
+                tiles.append(self.work_one(job, blob, entry))
+            except TiffFormatError:
+                if share_key(job) not in self.prefixes:
+                    raise
+                tiles.append(job)  # the prefix fetched was too short: fetch it whole
+        return tiles
+
+    # --- the pass, on the loop -----------------------------------------------------------------
+
+    async def decode_chunk(self, pairs: list[tuple[TileJob, bytes | memoryview]]) -> list[TileJob]:
+        """Decode on the pool; return the tiles whose prefix fetch proved too short."""
+        # on the loop thread: no joiner can arrive once a tile's entry is abandoned
+        entries = [self.abandon(job) for job, _ in pairs]
+        try:
+            items = [
+                (job, await self.with_tail(job, blob, entry), entry)
+                for (job, blob), entry in zip(pairs, entries, strict=True)
+            ]
+            tiles = await self.loop.run_in_executor(self.pool, self.work_chunk, items)
+        except BaseException:
+            for (job, _), entry in zip(pairs, entries, strict=True):
+                if entry is not None:
+                    self.finish(job, entry, None)  # joiners fetch it themselves
+            raise
+        short = [tile for tile in tiles if isinstance(tile, TileJob)]
+        for (job, _), entry, tile in zip(pairs, entries, tiles, strict=True):
+            if entry is not None:
+                self.finish(job, entry, tile if isinstance(tile, list) else None)
+        if self.on_tile is not None:
+            for _ in range(len(pairs) - len(short)):
+                self.on_tile()
+        return short
+
+    async def batch(self, url: str, group: list[TileJob]) -> list[TileJob]:
+        """Fetch one coalesced range and decode its tiles; return those to fetch again."""
         starts = [j.offset for j in group]
-        ends = [j.offset + fetch_length(j) for j in group]
+        ends = [j.offset + self.fetch_length(j) for j in group]
         for job, end in zip(group, ends, strict=True):
             if end - job.offset < job.length:  # a prefix: decoded as one, joiners told
                 key = share_key(job)
-                prefixes[key] = end - job.offset
-                entry = mine[key]
-                entry.sent, entry.sent_stop = prefixes[key], entry.rows[1]
+                self.prefixes[key] = end - job.offset
+                entry = self.mine[key]
+                entry.sent, entry.sent_stop = self.prefixes[key], entry.rows[1]
         nbytes = ends[-1] - starts[0]
-        await budget.acquire(nbytes)
+        await self.budget.acquire(nbytes)
         try:
-            blobs = await fetch_ranges(url, starts, ends)
+            blobs = await self.fetch_ranges(url, starts, ends)
             # a few tiles per trip to the pool: one hand-off per tile costs more than a
             # small tile's decode, while chunks of a big request still spread over cores
             pairs = list(zip(group, blobs, strict=True))
             del blobs  # each chunk holds its blobs until its tiles are decoded
-            size = min(_DECODE_CHUNK, -(-len(pairs) // workers))
+            size = min(_DECODE_CHUNK, -(-len(pairs) // self.workers))
             if size >= len(pairs):
-                return await decode_chunk(pairs)  # one hand-off: no task to schedule
+                return await self.decode_chunk(pairs)  # one hand-off: no task to schedule
             chunks = await asyncio.gather(
-                *(decode_chunk(pairs[i : i + size]) for i in range(0, len(pairs), size))
+                *(self.decode_chunk(pairs[i : i + size]) for i in range(0, len(pairs), size))
             )
             return [job for chunk in chunks for job in chunk]
         finally:
-            budget.release(nbytes)
+            self.budget.release(nbytes)
 
-    async def join(job: TileJob, done: asyncio.Future[bool]) -> TileJob | None:
+    async def join(self, job: TileJob, done: asyncio.Future[bool]) -> TileJob | None:
+        """Wait for the owner's paste; the tile back if the owner did not share it."""
         if not await done:  # raises what our paste raised on the owner's decode thread
             return job  # the owner did not share it (failed or gave up): fetch it ourselves
-        if on_tile is not None:
-            on_tile()
+        if self.on_tile is not None:
+            self.on_tile()
         return None
 
-    gap = merge_gap(backend)
-    groups: dict[str, list[TileJob]] = defaultdict(list)
-    for job in own:
-        groups[job.key.url].append(job)
-    tasks: list[Coroutine[Any, Any, Any]] = []
-    for url, group in groups.items():
-        # One backend call per coalesced range: the semaphore then bounds the requests
-        # actually in flight, not just the calls.
-        lengths = [fetch_length(j) for j in group]
-        merged = coalesce_ranges(
-            [j.offset for j in group],
-            [j.offset + n for j, n in zip(group, lengths, strict=True)],
-            gaps=[
-                min(PREFIX_TAIL_GAP, gap) if n < j.length else gap
-                for j, n in zip(group, lengths, strict=True)
-            ],
-        )
-        tasks.extend(batch(url, [group[i] for i in m.members]) for m in merged)
-    tasks.extend(join(job, done) for job, done in joined)
-    try:
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        for job in own:  # whatever was not decoded: waiting reads fetch it themselves
-            left = abandon(job)
-            if left is not None:
-                finish(job, left, None)
-    refetch: list[TileJob] = []
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-        if isinstance(result, TileJob):  # a joined tile its owner did not share
-            refetch.append(result)
-        elif isinstance(result, list):  # tiles whose prefix fetch was too short
-            refetch.extend(result)
-    if refetch:
-        await fetch_and_decode(
-            refetch,
-            backend,
-            max_concurrent=max_concurrent,
-            consume=consume,
-            destination=destination,
-            rows_needed=rows_needed,
-            on_tile=on_tile,
-            expected=expected,
-            prefix_fetch=False,  # whole tiles this time: no second guess
-        )
+    def batches(self) -> list[Coroutine[Any, Any, list[TileJob]]]:
+        """One :meth:`batch` per coalesced range of the own tiles.
+
+        One backend call per range: the semaphore then bounds the requests actually in
+        flight, not just the calls.
+        """
+        gap = merge_gap(self.backend)
+        groups: dict[str, list[TileJob]] = defaultdict(list)
+        for job in self.own:
+            groups[job.key.url].append(job)
+        calls: list[Coroutine[Any, Any, list[TileJob]]] = []
+        for url, group in groups.items():
+            lengths = [self.fetch_length(j) for j in group]
+            merged = coalesce_ranges(
+                [j.offset for j in group],
+                [j.offset + n for j, n in zip(group, lengths, strict=True)],
+                gaps=[
+                    min(PREFIX_TAIL_GAP, gap) if n < j.length else gap
+                    for j, n in zip(group, lengths, strict=True)
+                ],
+            )
+            calls.extend(self.batch(url, [group[i] for i in m.members]) for m in merged)
+        return calls
+
+    async def run(self, jobs: Iterable[TileJob]) -> list[TileJob]:
+        """Fetch, decode and paste ``jobs``; return the tiles to fetch again whole."""
+        self.register(jobs)
+        tasks: list[Coroutine[Any, Any, Any]] = [*self.batches()]
+        tasks.extend(self.join(job, done) for job, done in self.joined)
+        try:
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for job in self.own:  # whatever was not decoded: waiting reads fetch it themselves
+                left = self.abandon(job)
+                if left is not None:
+                    self.finish(job, left, None)
+        refetch: list[TileJob] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            if isinstance(result, TileJob):  # a joined tile its owner did not share
+                refetch.append(result)
+            elif isinstance(result, list):  # tiles whose prefix fetch was too short
+                refetch.extend(result)
+        return refetch
 
 
 async def execute_plan(
