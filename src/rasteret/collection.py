@@ -58,7 +58,13 @@ from rasteret.progress import ProgressBar
 from rasteret.read.geometry import normalize_geometries, normalize_points
 from rasteret.read.grid import transform_geometry
 from rasteret.read.points import sample_points_async
-from rasteret.read.reader import ArrayResult, SceneSource, prepare_aoi_read, read_aois_async
+from rasteret.read.reader import (
+    PIECE_OPTIONS,
+    ArrayResult,
+    indexed_headers,
+    prepare_aoi_read,
+    read_aois_async,
+)
 from rasteret.read.sources import SourceCache, scene_sources
 from rasteret.refresh import refresh_stale
 from rasteret.tiff.types import TiffHeader
@@ -649,7 +655,7 @@ class Collection:
             for geom in aois.geometries
         ]
         total = len({key for p in prepared for key in p.plan.jobs})  # shared tiles count once
-        expected = _indexed_headers(scenes)
+        expected = indexed_headers(scenes)
         try:
             with ProgressBar(f"{self.name}: reading", unit="tile", total=total) as bar:
                 results = await read_aois_async(
@@ -827,6 +833,13 @@ class Collection:
         """Rows, AOI, AOI CRS and parsed options of a read of ONE AOI done in workers."""
         options = dict(options)
         aois = normalize_geometries(geometries, crs=options.pop("crs", None))
+        unknown = set(options) - set(PIECE_OPTIONS)
+        if unknown:
+            raise InvalidInputError(
+                "options",
+                sorted(unknown),
+                f"not read options here; these are: {list(PIECE_OPTIONS)}",
+            )
         if len(aois.geometries) != 1:
             raise InvalidInputError("geometries", len(aois.geometries), "expected one AOI")
         for key, parse in (("target_crs", _parse_crs), ("resolution", None)):
@@ -961,7 +974,7 @@ class Collection:
                 backend=store,
                 max_concurrent=max_concurrent,
                 on_tile=lambda: bar.update(1),
-                expected=_indexed_headers(scenes),
+                expected=indexed_headers(scenes),
             )
         if pts.attributes is not None and pts.attributes.num_columns:
             extra = pts.attributes.take(table.column("point_index"))
@@ -1118,13 +1131,6 @@ class Collection:
         if self._path is not None:
             lines.append(f"  source: {self._path}")
         return "\n".join(lines) + ">"
-
-
-def _indexed_headers(scenes: Sequence[SceneSource]) -> dict[str, TiffHeader]:
-    """Indexed header per URL of a read, so the engine can refuse objects that changed."""
-    return {
-        src.url: src.header for scene in scenes for src in scene.bands.values() if src is not None
-    }
 
 
 def _band_list(bands: str | Sequence[str]) -> list[str]:

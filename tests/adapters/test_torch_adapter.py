@@ -8,6 +8,7 @@ only the plain torch Dataset path runs here; the GeoDataset subclass is not exer
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ import torch
 from torch.utils.data import DataLoader
 
 import rasteret
+from rasteret.adapters import dask as dask_adapter
+from rasteret.adapters import torch as torch_adapter
 from rasteret.adapters.torch import ChipDataset, torchgeo_available
 
 CHIP = 32
@@ -136,3 +139,29 @@ def test_chip_arguments_are_checked(s2: rasteret.Collection) -> None:
         s2.to_torchgeo_dataset("B04", 10_000, geometries=_utm_area(s2), crs="EPSG:32610")
     with pytest.raises(IndexError):
         s2.to_torchgeo_dataset("B04", CHIP, geometries=_utm_area(s2), crs="EPSG:32610")[10_000]
+    with pytest.raises(rasteret.InvalidInputError, match="resamplin") as info:
+        s2.to_torchgeo_dataset("B04", CHIP, geometries=_utm_area(s2), resamplin="bilinear")
+    assert "resampling" in str(info.value)  # the options there are, listed
+
+
+def test_items_decode_the_layouts_once_per_process(
+    s2: rasteret.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Items reuse the dataset's decoded sources; a pickled copy decodes them once."""
+    ds = _dataset(s2)
+    calls: list[int] = []
+    real = dask_adapter.scene_sources
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dask_adapter, "scene_sources", counting)
+    monkeypatch.setattr(torch_adapter, "scene_sources", counting)
+    first = [ds[i] for i in (0, 1, len(ds) - 1)]
+    assert calls == []  # decoded while the dataset was made
+    copy = pickle.loads(pickle.dumps(ds))  # as a spawned DataLoader worker receives it
+    again = [copy[i] for i in (0, 1, len(ds) - 1)]
+    assert calls == [1]
+    for a, b in zip(first, again, strict=True):
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])

@@ -12,6 +12,7 @@ none                               pixels; only GET ranges (no HEAD, no extra)
 replaced by another COG (size)     StaleSourceError naming URL, size and ETag
 same size, one byte and mtime      StaleSourceError naming URL and ETag
 same change, sample_points         StaleSourceError
+same change, dask chunks, torch    StaleSourceError
 replaced, on_stale="reindex"       the new file's pixels; index patched on disk
 =================================  ==========================================
 """
@@ -109,6 +110,25 @@ def test_same_size_rewrite_raises(one_scene: tuple[rasteret.Collection, Path, st
     minx, miny, maxx, maxy = _aoi(coll)
     with pytest.raises(StaleSourceError):
         coll.sample_points([((minx + maxx) / 2, (miny + maxy) / 2)], "red")
+
+
+def test_same_size_rewrite_raises_in_lazy_and_dataset_reads(
+    one_scene: tuple[rasteret.Collection, Path, str],
+) -> None:
+    """The dask chunks and the torch dataset's items refuse a changed object too."""
+    coll, copy, url = one_scene
+    lazy = coll.get_xarray(_aoi(coll), "red", chunks={"x": 64, "y": 64})
+    dataset = coll.to_torchgeo_dataset("red", 16, geometries=_aoi(coll))
+    data = bytearray(copy.read_bytes())
+    data[-1] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    with pytest.raises(StaleSourceError) as info:
+        lazy.compute()
+    assert info.value.url == url and set(info.value.changed) == {"etag"}
+    with pytest.raises(StaleSourceError):
+        dataset[0]
 
 
 def test_reindex_reads_the_new_file_and_patches_the_index(

@@ -48,6 +48,7 @@ from rasteret.read.reader import (
     ArrayResult,
     SceneSource,
     crs_of_header,
+    indexed_headers,
     level_of,
     overview_for_resolution,
     prepare_aoi_read,
@@ -72,18 +73,6 @@ DEFAULT_CHUNKS = {"time": 1, "y": 1024, "x": 1024}
 """One scene per chunk (scenes are separate files), 1024 pixels square (a few COG tiles)."""
 
 _PROBE_FRACTION = 1e-7  # probe box size, relative to the AOI's extent: well under a pixel
-
-# Options of get_numpy a lazy read passes to every chunk (backend is handled apart).
-_READ_OPTIONS = (
-    "all_touched",
-    "fill_value",
-    "overview",
-    "target_crs",
-    "resolution",
-    "resampling",
-    "apply_scale",
-    "max_concurrent",
-)
 
 
 def normalize_chunks(chunks: Any) -> dict[str, int]:
@@ -197,20 +186,21 @@ def read_chunk(rows: pa.Table, spec: ChunkSpec) -> tuple[npt.NDArray[Any], npt.N
 
 
 async def read_chunk_async(
-    rows: pa.Table, spec: ChunkSpec
+    rows: pa.Table, spec: ChunkSpec, scenes: Sequence[SceneSource] | None = None
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
     """Read one chunk: ``(data [n, C, h, w], valid [n, C, h, w])`` for the rows' scenes.
 
     The chunk is planned as an exact pixel box of the output grid (inset by a quarter
     pixel so the window cannot grow by floating-point noise), then masked by the AOI.
+    ``scenes``: the rows' sources already decoded with ``spec``'s bands and cloud config
+    (a dataset reading many chips of the same rows decodes them once).
 
     Raises:
         UnsupportedReadError: The scenes of this chunk put it on another grid than the
             whole read (possible only with mixed resolutions: pass ``resolution=``).
     """
-    scenes: list[SceneSource] = scene_sources(
-        rows, list(spec.bands), cloud_config=spec.cloud_config
-    )
+    if scenes is None:
+        scenes = scene_sources(rows, list(spec.bands), cloud_config=spec.cloud_config)
     if not any(s.bands.get(b) is not None for s in scenes for b in spec.bands):
         return _empty_chunk(spec, len(scenes))
     transform = Affine(*spec.transform)
@@ -235,7 +225,9 @@ async def read_chunk_async(
         **options,
     )
     backend = _worker_backend(spec)
-    (result,) = await read_aois_async([prepared], backend, max_concurrent=max_concurrent)
+    (result,) = await read_aois_async(
+        [prepared], backend, max_concurrent=max_concurrent, expected=indexed_headers(scenes)
+    )
     if result.data.shape[-2:] != (spec.height, spec.width) or not result.transform.almost_equals(
         transform
     ):
@@ -353,9 +345,6 @@ def lazy_read(
         ``(time, all bands, y, x)``; ``xarray`` wraps it without computing anything.
     """
     sizes = normalize_chunks(chunks)
-    unknown = set(options) - set(_READ_OPTIONS)
-    if unknown:
-        raise InvalidInputError("options", sorted(unknown), "not read options of get_numpy")
     read_options = {k: v for k, v in options.items() if k != "max_concurrent"}
     scenes = scene_sources(rows, list(bands), cloud_config=cloud_config)
     probe, transform, height, width = plan_grid(scenes, aoi, aoi_crs, bands, read_options)

@@ -590,6 +590,27 @@ def prepare_aoi_read(
     return PreparedRead(plan=plan, canvases=canvases, finish=finish, on_paste=on_paste)
 
 
+PIECE_OPTIONS = (
+    "all_touched",
+    "fill_value",
+    "overview",
+    "target_crs",
+    "resolution",
+    "resampling",
+    "apply_scale",
+    "max_concurrent",
+)
+"""Options of ``get_numpy`` a read done in pieces elsewhere (dask chunks, dataset items)
+applies to every piece; the backend travels apart (a factory), ``crs`` is the AOI's."""
+
+
+def indexed_headers(scenes: Sequence[SceneSource]) -> dict[str, TiffHeader]:
+    """Indexed header per URL of a read: the ``expected`` of :func:`read_aois_async`."""
+    return {
+        src.url: src.header for scene in scenes for src in scene.bands.values() if src is not None
+    }
+
+
 async def read_aois_async(
     prepared: Sequence[PreparedRead],
     backend: StorageBackend,
