@@ -160,7 +160,12 @@ def test_point_table_columns() -> None:
     }
     hits = {key: np.array([True, True, key[0] != 1]) for key in values}
     table = _to_table(
-        scenes, ["u", "f"], n_points=3, values=values, hits=hits, nodata={0: 0.0, 1: math.nan}
+        scenes,
+        ["u", "f"],
+        n_points=3,
+        values=values,
+        hits=hits,
+        nodata={key: 0.0 if key[1] == 0 else math.nan for key in values},  # each scene's own
     )
     assert table.column("point_index").to_pylist() == [0, 1, 2, 0, 1, 0, 1, 2]
     assert table.column("scene_id").to_pylist() == list("aaabbccc")
@@ -175,4 +180,4 @@ def test_point_table_refuses_values_the_first_type_cannot_hold() -> None:
     values = {(0, 0): np.array([1], dtype=np.uint16), (1, 0): np.array([-5], dtype=np.int32)}
     hits = {key: np.array([True]) for key in values}
     with pytest.raises(pa.ArrowInvalid):
-        _to_table(scenes, ["u"], n_points=1, values=values, hits=hits, nodata={0: None})
+        _to_table(scenes, ["u"], n_points=1, values=values, hits=hits, nodata={})

@@ -23,7 +23,13 @@ from rasteret.io import StorageBackend
 from rasteret.read.engine import fetch_and_decode, scratch_for
 from rasteret.read.inflight import RowSpan
 from rasteret.read.plan import TileJob, TileKey
-from rasteret.read.reader import SceneSource, crs_of_header, transform_of_header
+from rasteret.read.reader import (
+    SceneSource,
+    crs_of_header,
+    nodata_of,
+    sparse_value,
+    transform_of_header,
+)
 from rasteret.tiff.types import IfdLayout, TiffHeader
 
 _POINT_INDEX = "point_index"
@@ -65,7 +71,7 @@ async def sample_points_async(
     n_points = len(xs)
     values: dict[tuple[int, int], npt.NDArray[Any]] = {}
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
-    nodata: dict[int, float | None] = {}
+    nodata: dict[tuple[int, int], float | None] = {}  # each scene's own, as GDAL's mask
     jobs: dict[TileKey, TileJob] = {}
     gathers: dict[TileKey, list[tuple[tuple[int, int], npt.NDArray[np.int64], Any, Any, int]]]
     gathers = defaultdict(list)
@@ -102,7 +108,7 @@ async def sample_points_async(
                 placement = placed[grid] = _place(ifd, transform, *projected[key_crs])
             values[(n, c)] = np.zeros(n_points, dtype=np.dtype(ifd.dtype))
             hits[(n, c)] = np.zeros(n_points, dtype=bool)
-            nodata[c] = nodata.get(c, src.header.nodata)
+            nodata[(n, c)] = nodata_of(src.header)
             if placement.inside.size == 0:
                 continue
             th = ifd.tile_height
@@ -113,6 +119,7 @@ async def sample_points_async(
                 t = t0 + shift
                 length = int(ifd.tile_byte_counts[t])
                 if length == 0:  # sparse tile: GDAL reads nodata / 0
+                    values[(n, c)][pts] = sparse_value(src.header)
                     continue
                 key = TileKey(url=src.url, ifd_index=ifd.ifd_index, tile_index=t)
                 if key not in jobs:
@@ -193,7 +200,7 @@ def _to_table(
     n_points: int,
     values: dict[tuple[int, int], npt.NDArray[Any]],
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]],
-    nodata: dict[int, float | None],
+    nodata: dict[tuple[int, int], float | None],
 ) -> pa.Table:
     """One row per (scene, point) the scene covers in any band, scene by scene.
 
@@ -228,7 +235,7 @@ def _to_table(
         ),
     }
     for c, band in enumerate(bands):
-        table[band] = _band_column(c, covered, values=values, hits=hits, nodata=nodata.get(c))
+        table[band] = _band_column(c, covered, values=values, hits=hits, nodata=nodata)
     return pa.table(table)
 
 
@@ -238,7 +245,7 @@ def _band_column(
     *,
     values: dict[tuple[int, int], npt.NDArray[Any]],
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]],
-    nodata: float | None,
+    nodata: dict[tuple[int, int], float | None],
 ) -> pa.Array[Any]:
     """Band ``c`` over the covered points of every scene, null outside it or at nodata."""
     parts: list[tuple[npt.NDArray[Any] | None, npt.NDArray[np.bool_]]] = []
@@ -248,8 +255,9 @@ def _band_column(
             continue
         vals = values[(n, c)][idx]
         valid = hits[(n, c)][idx]
-        if nodata is not None:
-            valid &= ~np.isnan(vals) if np.isnan(nodata) else vals != nodata
+        nd = nodata.get((n, c))
+        if nd is not None:
+            valid &= ~np.isnan(vals) if np.isnan(nd) else vals != nd
         parts.append((vals, valid))
     dtypes = {vals.dtype for vals, _ in parts if vals is not None}
     total = sum(valid.size for _, valid in parts)

@@ -80,7 +80,8 @@ class ArrayResult:
     data: npt.NDArray[Any]
     """``[N, C, H, W]`` in the bands' native dtype (common type when bands differ)."""
     valid: npt.NDArray[np.bool_]
-    """``[N, C, H, W]``: inside the AOI, inside the scene, and not nodata."""
+    """``[N, C, H, W]``: inside the AOI, inside the scene, and valid by GDAL's mask of
+    that scene's file (its internal mask when it has one, else its own nodata)."""
     ids: tuple[str, ...]
     """Scene id of each of the N slices."""
     datetimes: tuple[datetime | None, ...]
@@ -94,7 +95,8 @@ class ArrayResult:
     fill_values: tuple[float, ...]
     """Value written where ``valid`` is False, per band."""
     nodata: tuple[float | None, ...]
-    """The files' nodata per band (None when they declare none)."""
+    """Per band, the nodata of its first scene (None when it declares none); each scene's
+    ``valid`` follows its own."""
 
 
 _crs_cache = threading.local()
@@ -185,6 +187,30 @@ def level_of(header: TiffHeader, overview: int | None, where: str) -> tuple[IfdL
     return ifd, base @ Affine.scale(full.width / ifd.width, full.height / ifd.height)
 
 
+def nodata_of(header: TiffHeader) -> float | None:
+    """The file's nodata as GDAL applies it: None when the band's dtype cannot hold it.
+
+    A GDAL_NODATA of -1 on uint8 data (such files exist) is ignored by GDAL, whose mask
+    then keeps every pixel; it must not make the file unreadable either. NaN on integer
+    data matches no pixel, so it is no nodata either.
+    """
+    nd = header.nodata
+    if nd is None:
+        return None
+    dtype = np.dtype(header.full.dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        if not (math.isfinite(nd) and info.min <= nd <= info.max):
+            return None
+    return nd
+
+
+def sparse_value(header: TiffHeader) -> float:
+    """What GDAL reads where a tile or strip has no bytes: the nodata, else 0."""
+    nd = nodata_of(header)
+    return 0 if nd is None else nd
+
+
 def _fill_for(dtype: np.dtype[Any], nodata: float | None, fill_value: float | None) -> float:
     value = fill_value if fill_value is not None else nodata
     if value is None:
@@ -268,7 +294,8 @@ def _choose_grid(
     res = resolution
     if res is None:
         candidates = [(abs(t.a), abs(t.e)) for t in in_dst] or [
-            (abs(t.a), abs(t.e)) for t in levels
+            (math.hypot(t.a, t.d), math.hypot(t.b, t.e))
+            for t in levels  # rotated: pixel sides
         ]
         res = _most_common(candidates)
         if len(set(candidates)) > 1:
@@ -371,29 +398,26 @@ def prepare_aoi_read(
 
     dtypes = [np.dtype(s.header.full.dtype) for _, _, s, _ in present]  # same at every level
     dtype = np.result_type(*dtypes)
+    # Each scene's pixels are valid by its own nodata, as GDAL's mask of that file says;
+    # a band's fill (and its reported nodata) is its first scene's.
+    scene_nodata = {(n, c): nodata_of(s.header) for n, c, s, _ in present}
     nodata: list[float | None] = []
     fills: list[float] = []
     for c, _band in enumerate(bands):
-        band_sources = [s for _, cc, s, _ in present if cc == c]
-        nd = band_sources[0].header.nodata if band_sources else None
+        nd = next((scene_nodata[(n, cc)] for n, cc, _, _ in present if cc == c), None)
         nodata.append(nd)
         fills.append(_fill_for(dtype, nd, fill_value))
+    mask_planes: set[tuple[int, int]] = set()  # planes GDAL masks by an internal mask alone
 
-    float_nan = [
-        nd is not None and math.isnan(nd) and np.issubdtype(dtype, np.floating) for nd in nodata
-    ]
-
-    def nodata_valid(plane: npt.NDArray[Any], c: int, ok: npt.NDArray[np.bool_]) -> bool:
+    def nodata_valid(plane: npt.NDArray[Any], n: int, c: int, ok: npt.NDArray[np.bool_]) -> bool:
         """Write ``plane``'s nodata test into ``ok``; False when no nodata applies."""
-        nd = nodata[c]
-        if nd is None:
+        nd = scene_nodata.get((n, c))
+        if nd is None or (n, c) in mask_planes:
             return False
-        if float_nan[c]:
+        if math.isnan(nd):  # only float data has a NaN nodata (nodata_of)
             np.isnan(plane, out=ok)
             np.logical_not(ok, out=ok)
             return True
-        if math.isnan(nd):  # NaN nodata on integer data: no pixel equals it
-            return False
         np.not_equal(plane, nd, out=ok)
         return True
 
@@ -430,7 +454,8 @@ def prepare_aoi_read(
             if r0 < r1 and c0 < c1:
                 rects.append((n, c, r0, r1, c0, c1))
             mask_ifd = mask_of(src.header, ifd)
-            if mask_ifd is not None:  # GDAL's per-dataset mask: 0 = no data
+            if mask_ifd is not None:  # GDAL's per-dataset mask: 0 = no data, nodata unused
+                mask_planes.add((n, c))
                 mask_target = len(canvases)
                 canvases.append(np.zeros((height, width), dtype=np.uint8))
                 masks.append((n, c, mask_target))
@@ -460,7 +485,7 @@ def prepare_aoi_read(
             col_off, row_off, w, h = warp.src_window
             window = Window(col_off=col_off, row_off=row_off, width=w, height=h)
             target = len(canvases)
-            src_nodata = src.header.nodata
+            src_nodata = nodata_of(src.header)
             canvases.append(np.full((h, w), _fill_for(dtype, src_nodata, None), dtype=dtype))
             warps.append((n, c, warp, target, src_nodata))
         jobs, pastes = plan_window(
@@ -480,8 +505,8 @@ def prepare_aoi_read(
                 (p.out_rows.stop - p.out_rows.start) * (p.out_cols.stop - p.out_cols.start)
                 for p in pastes
             )
-            if area != (r1 - r0) * (c1 - c0):  # sparse tiles (no bytes): GDAL reads fill
-                data[n, c, r0:r1, c0:c1] = fills[c]
+            if area != (r1 - r0) * (c1 - c0):  # sparse tiles (no bytes): as GDAL reads them
+                data[n, c, r0:r1, c0:c1] = sparse_value(src.header)
             else:
                 rect_targets[target] = (n, c)
 
@@ -492,7 +517,7 @@ def prepare_aoi_read(
             return
         n, c = plane
         ok = valid[n, c, rows, cols]
-        if not nodata_valid(data[n, c, rows, cols], c, ok):
+        if not nodata_valid(data[n, c, rows, cols], n, c, ok):
             ok[...] = True
 
     def finish() -> ArrayResult:
@@ -518,7 +543,7 @@ def prepare_aoi_read(
                 if (n, c) in masked:
                     continue  # every tile was tested as it was pasted
                 inner = ok[r0:r1, c0:c1]
-                if not nodata_valid(plane[r0:r1, c0:c1], c, inner):
+                if not nodata_valid(plane[r0:r1, c0:c1], n, c, inner):
                     inner[...] = True
 
         masked = set(rect_targets.values())
@@ -533,10 +558,8 @@ def prepare_aoi_read(
             for n, c, *_ in rects:
                 filled.add((n, c))
                 tested.add((n, c))
-        for n, c, mask_target in masks:
-            ok = canvases[mask_target] > 0
-            valid[n, c] &= ok
-            data[n, c][~ok] = fills[c]
+        for n, c, mask_target in masks:  # the stored values stay, as GDAL reads them
+            valid[n, c] &= canvases[mask_target] > 0
         for n, c, warp, target, src_nodata in warps:
             warped, ok = apply_warp(
                 warp, canvases[target], src_nodata=src_nodata, dst_fill=fills[c]
@@ -565,7 +588,7 @@ def prepare_aoi_read(
                 if (n, c) in tested:
                     continue  # the rectangle pass already applied nodata
                 found = np.empty_like(ok)
-                if nodata_valid(plane, c, found):
+                if nodata_valid(plane, n, c, found):
                     ok &= found
 
         # a few chunks per worker: enough to balance, few enough that a thousand small
