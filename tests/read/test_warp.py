@@ -25,7 +25,13 @@ from rasterio.warp import Resampling as RioResampling
 from rasterio.warp import reproject
 
 from rasteret.errors import InvalidInputError
-from rasteret.read.warp import Resampling, apply_warp, choose_output_grid, plan_warp
+from rasteret.read.warp import (
+    Resampling,
+    WarpPlan,
+    apply_warp,
+    choose_output_grid,
+    plan_warp,
+)
 
 UTM10 = CRS.from_epsg(32610)
 UTM11 = CRS.from_epsg(32611)
@@ -420,3 +426,65 @@ def test_a_window_edge_a_rounding_error_short_of_a_pixel_sizes_the_kernel_as_gda
         args = (src, Affine(10, 0, 300_000, 0, -10, 3_500_000), UTM10, dst)
         rest = (Resampling.BILINEAR, np.nan, np.nan)
         assert_matches(our_warp(*args, *rest), gdal_warp(*args, *rest), Resampling.BILINEAR)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    case=st.sampled_from(["utm10->utm11 10m", "utm10->4326 fine", "10m->7m shifted"]),
+    resampling=st.sampled_from(RESAMPLINGS),
+    data=st.data(),
+)
+def test_a_window_of_the_plan_is_the_plan_of_the_window(
+    case: str, resampling: Resampling, data: st.DataObject
+) -> None:
+    """``dst_window`` gives each pixel exactly what the whole grid's plan gives it.
+
+    Reads done in pieces rely on it: planning a piece as a grid of its own moves the
+    approximate transformer's row segments and the kernel scale, and values change.
+    """
+    dst = CASES[case]
+    h, w = dst.shape
+    r0 = data.draw(st.integers(0, h - 1))
+    c0 = data.draw(st.integers(0, w - 1))
+    window = (r0, c0, data.draw(st.integers(1, h - r0)), data.draw(st.integers(1, w - c0)))
+    common = {
+        "dst_crs": dst.crs,
+        "dst_transform": dst.transform,
+        "dst_shape": dst.shape,
+        "src_crs": UTM10,
+        "src_transform": SRC_T,
+        "src_shape": SRC_SHAPE,
+        "resampling": resampling,
+    }
+    whole, part = plan_warp(**common), plan_warp(**common, dst_window=window)
+    cut = (slice(r0, r0 + window[2]), slice(c0, c0 + window[3]))
+    assert part.scale == whole.scale and part.dst_shape == window[2:]
+    np.testing.assert_array_equal(part.src_x, whole.src_x[cut])
+    np.testing.assert_array_equal(part.src_y, whole.src_y[cut])
+    np.testing.assert_array_equal(part.inside, whole.inside[cut])
+    src = smooth_source(np.random.default_rng(5), SRC_SHAPE, "float32")
+    (all_values, all_ok), (values, ok) = (
+        apply_warp(p, _source_window(src, p), src_nodata=np.nan, dst_fill=np.nan)
+        for p in (whole, part)
+    )
+    np.testing.assert_array_equal(values, all_values[cut])
+    np.testing.assert_array_equal(ok, all_ok[cut])
+
+
+def _source_window(src: NDArray[np.generic], plan: WarpPlan) -> NDArray[np.generic]:
+    col_off, row_off, width, height = plan.src_window
+    return src[row_off : row_off + height, col_off : col_off + width]
+
+
+def test_a_window_outside_the_grid_is_refused() -> None:
+    dst = CASES["utm10->utm11 10m"]
+    with pytest.raises(InvalidInputError, match="dst_window"):
+        plan_warp(
+            dst_crs=dst.crs,
+            dst_transform=dst.transform,
+            dst_shape=dst.shape,
+            src_crs=UTM10,
+            src_transform=SRC_T,
+            src_shape=SRC_SHAPE,
+            dst_window=(0, 0, dst.shape[0] + 1, 1),
+        )

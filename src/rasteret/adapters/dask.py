@@ -26,6 +26,7 @@ import math
 import operator
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,20 +40,19 @@ from affine import Affine
 from dask.base import tokenize
 from pyproj import CRS
 
-from rasteret.errors import InvalidInputError, UnsupportedReadError
+from rasteret.errors import InvalidInputError, MixedGridWarning
 from rasteret.io import CloudConfig, StorageBackend, create_backend
 from rasteret.io.sync import run_sync
 from rasteret.read.grid import transform_geometry
 from rasteret.read.rasterize import geometry_mask
 from rasteret.read.reader import (
     ArrayResult,
+    ReadFrame,
     SceneSource,
-    crs_of_header,
     indexed_headers,
-    level_of,
-    overview_for_resolution,
     prepare_aoi_read,
     read_aois_async,
+    read_frame,
 )
 from rasteret.read.sources import scene_sources
 
@@ -134,6 +134,8 @@ class ChunkSpec:
     """Fill per band, where pixels are not valid."""
     options: Mapping[str, Any]
     """get_numpy read options (``target_crs`` as WKT, the rest as given)."""
+    frame: ReadFrame
+    """The whole read's grid, dtype, nodata and fills, which every chunk plans in."""
     backend_factory: BackendFactory | None = None
     """Makes the backend in the worker; None: ``create_backend`` with ``cloud_config``."""
 
@@ -195,9 +197,8 @@ async def read_chunk_async(
     ``scenes``: the rows' sources already decoded with ``spec``'s bands and cloud config
     (a dataset reading many chips of the same rows decodes them once).
 
-    Raises:
-        UnsupportedReadError: The scenes of this chunk put it on another grid than the
-            whole read (possible only with mixed resolutions: pass ``resolution=``).
+    The chunk is planned in the whole read's frame (``spec.frame``): the same grid,
+    dtype, nodata and fills whichever of the read's scenes this chunk holds.
     """
     if scenes is None:
         scenes = scene_sources(rows, list(spec.bands), cloud_config=spec.cloud_config)
@@ -213,29 +214,23 @@ async def read_chunk_async(
         max(inset[0][1], inset[1][1]),
     )
     options = dict(spec.options)
-    target = options.pop("target_crs", None)
+    options.pop("target_crs", None)  # the frame fixes the grid
     max_concurrent = int(options.pop("max_concurrent", 50))
     all_touched = bool(options.pop("all_touched", False))
+    col_off, row_off = ~Affine(*spec.frame.transform) @ (transform.c, transform.f)
     prepared = prepare_aoi_read(
         scenes,
         box,
         crs,
         list(spec.bands),
-        target_crs=CRS.from_wkt(target) if target else crs,
+        frame=spec.frame,
+        piece=(round(row_off), round(col_off), spec.height, spec.width),
         **options,
     )
     backend = _worker_backend(spec)
     (result,) = await read_aois_async(
         [prepared], backend, max_concurrent=max_concurrent, expected=indexed_headers(scenes)
     )
-    if result.data.shape[-2:] != (spec.height, spec.width) or not result.transform.almost_equals(
-        transform
-    ):
-        raise UnsupportedReadError(
-            f"chunk planned on grid {tuple(result.transform)[:6]} {result.data.shape[-2:]}, "
-            f"expected {spec.transform} {(spec.height, spec.width)}: the scenes mix "
-            "resolutions; pass resolution= (and target_crs=) to pin the output grid"
-        )
     aoi = shapely.from_wkb(spec.aoi_wkb)
     outside = geometry_mask(
         [aoi], transform=transform, shape=(spec.height, spec.width), all_touched=all_touched
@@ -267,46 +262,18 @@ def plan_grid(
     aoi_crs: CRS,
     bands: Sequence[str],
     options: Mapping[str, Any],
-) -> tuple[ArrayResult, Affine, int, int]:
-    """The eager read's output grid without allocating it for every scene.
+) -> tuple[ArrayResult, ReadFrame]:
+    """The eager read's output grid and values without allocating it for every scene.
 
-    A probe read of a sub-pixel box runs the same grid choice (CRS, resolution, the
-    warnings) and gives dtype and fills. The grid's origin comes from the source the
-    eager read anchors on (the first on the output CRS at the output resolution), planned
-    alone over the whole AOI: one plane, and no I/O (the plan is never executed).
+    A probe read of a sub-pixel box runs the same choices (CRS, resolution, the
+    warnings) and gives the output dtype and fills after any ``apply_scale``; the frame
+    is the whole read's grid, chosen by the very code the eager read runs.
     """
     probe = prepare_aoi_read(scenes, _probe_box(aoi), aoi_crs, bands, **options).finish()
-    res = (abs(probe.transform.a), abs(probe.transform.e))
-    overview = options.get("overview")
-    resolution = options.get("resolution")
-    single: dict[str, Any] = {**options, "target_crs": probe.crs}
-    chosen: tuple[SceneSource, str] | None = None
-    for scene in scenes:
-        for band in bands:
-            src = scene.bands.get(band)
-            if src is None or chosen is not None:
-                continue
-            lvl = (
-                overview
-                if overview is not None or resolution is None
-                else overview_for_resolution(src.header, resolution)
-            )
-            level = level_of(src.header, lvl, src.url)[1]
-            if (
-                crs_of_header(src.header, src.url) == probe.crs
-                and level.b == 0
-                and level.d == 0
-                and math.isclose(abs(level.a), res[0])
-                and math.isclose(abs(level.e), res[1])
-            ):
-                chosen = (scene, band)
-    if chosen is None:  # every source is warped: the grid is aligned on the resolution
-        first = next((s, b) for s in scenes for b in bands if s.bands.get(b) is not None)
-        chosen, single["resolution"] = first, res
-    scene, band = chosen
-    grid = prepare_aoi_read([scene], aoi, aoi_crs, [band], **single).finish()
-    _, _, height, width = grid.data.shape
-    return probe, grid.transform, height, width
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MixedGridWarning)  # the probe gave them once
+        frame = read_frame(scenes, aoi, aoi_crs, bands, **options)
+    return probe, frame
 
 
 def _rows_digest(rows: pa.Table) -> str:
@@ -347,7 +314,8 @@ def lazy_read(
     sizes = normalize_chunks(chunks)
     read_options = {k: v for k, v in options.items() if k != "max_concurrent"}
     scenes = scene_sources(rows, list(bands), cloud_config=cloud_config)
-    probe, transform, height, width = plan_grid(scenes, aoi, aoi_crs, bands, read_options)
+    probe, frame = plan_grid(scenes, aoi, aoi_crs, bands, read_options)
+    transform, (height, width) = Affine(*frame.transform), frame.shape
     dst_aoi = transform_geometry(aoi, aoi_crs, probe.crs)
     dtype = probe.data.dtype
     crs_wkt = probe.crs.to_wkt()
@@ -395,6 +363,7 @@ def lazy_read(
                     dtype=dtype.str,
                     fill_values=tuple(probe.fill_values),
                     options=spec_options,
+                    frame=frame,
                     backend_factory=backend_factory,
                 )
                 graph[(read_name, i, j, k)] = (read_chunk, (rows_name, i), spec)

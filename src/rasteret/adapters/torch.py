@@ -303,7 +303,8 @@ def make_dataset(
     step = chip_size if stride is None else stride
     read_options = {k: v for k, v in options.items() if k != "max_concurrent"}
     scenes = scene_sources(rows, list(bands), cloud_config=cloud_config)
-    probe, transform, height, width = plan_grid(scenes, aoi, aoi_crs, bands, read_options)
+    probe, frame = plan_grid(scenes, aoi, aoi_crs, bands, read_options)
+    transform, (height, width) = Affine(*frame.transform), frame.shape
     if height < chip_size or width < chip_size:
         raise InvalidInputError(
             "chip_size", chip_size, f"the AOI's grid is only {height} x {width} pixels"
@@ -325,6 +326,7 @@ def make_dataset(
         dtype=probe.data.dtype.str,
         fill_values=tuple(probe.fill_values),
         options=spec_options,
+        frame=frame,
         backend_factory=backend_factory,
     )
     geo = torchgeo_available() if use_torchgeo is None else use_torchgeo

@@ -251,6 +251,104 @@ class _Grid:
     width: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReadFrame:
+    """What every piece of one read shares: its output grid, dtype, nodata and fills.
+
+    A read done in pieces (dask chunks, dataset chips) plans each piece inside its whole
+    read's frame. Left to its own scenes, a piece chose otherwise: a chunk of a scene
+    offset by a fraction of a pixel anchored the grid on it, and one without a band's
+    float scene kept an integer dtype and filled 0 where the whole read has NaN. Plain
+    values, so it travels to workers.
+    """
+
+    crs_wkt: str
+    """The output CRS."""
+    transform: tuple[float, float, float, float, float, float]
+    """The whole read's grid (affine coefficients a, b, c, d, e, f)."""
+    shape: tuple[int, int]
+    """``(height, width)`` of the whole grid."""
+    dtype: str
+    """The read's dtype before any ``apply_scale``."""
+    nodata: tuple[float | None, ...]
+    """Per band, as :attr:`ArrayResult.nodata`."""
+    fills: tuple[float, ...]
+    """Per band, before any ``apply_scale``."""
+
+
+def _band_values(
+    present: Sequence[tuple[int, int, BandSource, int | None]],
+    n_bands: int,
+    fill_value: float | None,
+) -> tuple[np.dtype[Any], list[float | None], list[float]]:
+    """The dtype of a read, and per band its nodata (its first scene's) and fill."""
+    dtype = np.result_type(*(np.dtype(s.header.full.dtype) for _, _, s, _ in present))
+    nodata: list[float | None] = []
+    fills: list[float] = []
+    for c in range(n_bands):
+        nd = next((nodata_of(s.header) for _, cc, s, _ in present if cc == c), None)
+        nodata.append(nd)
+        fills.append(_fill_for(dtype, nd, fill_value))
+    return dtype, nodata, fills
+
+
+def _present(
+    scenes: Sequence[SceneSource],
+    bands: Sequence[str],
+    overview: int | None,
+    resolution: tuple[float, float] | None,
+) -> list[tuple[int, int, BandSource, int | None]]:
+    """``(scene, band, source, level)`` of every source a read has (level None: full)."""
+    present = [
+        (
+            n,
+            c,
+            src,
+            overview
+            if overview is not None or resolution is None
+            else overview_for_resolution(src.header, resolution),
+        )
+        for n, scene in enumerate(scenes)
+        for c, band in enumerate(bands)
+        if (src := scene.bands.get(band)) is not None
+    ]
+    if not present:
+        raise InvalidInputError("bands", list(bands), "none of the scenes has these bands indexed")
+    return present
+
+
+def read_frame(
+    scenes: Sequence[SceneSource],
+    geometry: shapely.Geometry,
+    geometry_crs: CRS,
+    bands: Sequence[str],
+    *,
+    fill_value: float | None = None,
+    overview: int | None = None,
+    target_crs: CRS | None = None,
+    resolution: tuple[float, float] | None = None,
+    **_: Any,
+) -> ReadFrame:
+    """The frame :func:`prepare_aoi_read` would choose for this read, without planning it.
+
+    Other read options are accepted and do not change the frame.
+    """
+    present = _present(scenes, bands, overview, resolution)
+    grid, _aoi = _choose_grid(
+        present, geometry, geometry_crs, target_crs=target_crs, resolution=resolution
+    )
+    dtype, nodata, fills = _band_values(present, len(bands), fill_value)
+    t = grid.transform
+    return ReadFrame(
+        crs_wkt=grid.crs.to_wkt(),
+        transform=(t.a, t.b, t.c, t.d, t.e, t.f),
+        shape=(grid.height, grid.width),
+        dtype=dtype.str,
+        nodata=tuple(nodata),
+        fills=tuple(fills),
+    )
+
+
 def _most_common(values: Sequence[Any]) -> Any:
     counts = Counter(values)
     return max(counts, key=lambda v: (counts[v], -values.index(v)))
@@ -351,6 +449,8 @@ def prepare_aoi_read(
     resolution: tuple[float, float] | None = None,
     resampling: str = "nearest",
     apply_scale: bool = False,
+    frame: ReadFrame | None = None,
+    piece: tuple[int, int, int, int] | None = None,
 ) -> PreparedRead:
     """Plan reading ``bands`` of ``scenes`` inside ``geometry`` onto one output grid.
 
@@ -361,6 +461,10 @@ def prepare_aoi_read(
     ``resolution`` reads from the coarsest overview still at least as fine.
     ``apply_scale`` returns physical values ``raw * scale + offset`` as floats (NaN
     where not valid) instead of the native dtype.
+
+    ``frame`` (from :func:`read_frame` over the whole read) fixes the grid, dtype,
+    nodata and fills instead of choosing them from ``scenes``; ``piece`` is then the
+    part of the frame's grid to read, ``(row_off, col_off, height, width)``.
     """
     try:
         method = Resampling(str(resampling))
@@ -368,45 +472,42 @@ def prepare_aoi_read(
         raise InvalidInputError(
             "resampling", resampling, f"use one of {[m.value for m in Resampling]}"
         ) from err
-    sources = [
-        (n, c, scene.bands.get(band))
-        for n, scene in enumerate(scenes)
-        for c, band in enumerate(bands)
-    ]
-    present = [
-        (
-            n,
-            c,
-            s,
-            overview
-            if overview is not None or resolution is None
-            else overview_for_resolution(s.header, resolution),
+    present = _present(scenes, bands, overview, resolution)
+    if frame is None:
+        grid, aoi = _choose_grid(
+            present,
+            geometry,
+            geometry_crs,
+            target_crs=target_crs,
+            resolution=resolution,
         )
-        for n, c, s in sources
-        if s is not None
-    ]
-    if not present:
-        raise InvalidInputError("bands", list(bands), "none of the scenes has these bands indexed")
-    grid, aoi = _choose_grid(
-        present,
-        geometry,
-        geometry_crs,
-        target_crs=target_crs,
-        resolution=resolution,
-    )
+        dtype, nodata, fills = _band_values(present, len(bands), fill_value)
+    else:
+        row_off, col_off, piece_h, piece_w = piece or (0, 0, *frame.shape)
+        crs = CRS.from_wkt(frame.crs_wkt)
+        grid = _Grid(
+            crs=crs,
+            transform=Affine(*frame.transform) @ Affine.translation(col_off, row_off),
+            height=piece_h,
+            width=piece_w,
+        )
+        aoi = transform_geometry(geometry, geometry_crs, crs)
+        dtype, nodata, fills = np.dtype(frame.dtype), list(frame.nodata), list(frame.fills)
     height, width = grid.height, grid.width
+    # a piece's warps are the whole grid's, cut to the piece (see plan_warp's dst_window)
+    whole_grid: dict[str, Any] = (
+        {"dst_transform": grid.transform, "dst_shape": (height, width)}
+        if frame is None
+        else {
+            "dst_transform": Affine(*frame.transform),
+            "dst_shape": frame.shape,
+            "dst_window": (row_off, col_off, height, width),
+        }
+    )
 
-    dtypes = [np.dtype(s.header.full.dtype) for _, _, s, _ in present]  # same at every level
-    dtype = np.result_type(*dtypes)
     # Each scene's pixels are valid by its own nodata, as GDAL's mask of that file says;
     # a band's fill (and its reported nodata) is its first scene's.
     scene_nodata = {(n, c): nodata_of(s.header) for n, c, s, _ in present}
-    nodata: list[float | None] = []
-    fills: list[float] = []
-    for c, _band in enumerate(bands):
-        nd = next((scene_nodata[(n, cc)] for n, cc, _, _ in present if cc == c), None)
-        nodata.append(nd)
-        fills.append(_fill_for(dtype, nd, fill_value))
     mask_planes: set[tuple[int, int]] = set()  # planes GDAL masks by an internal mask alone
 
     def nodata_valid(plane: npt.NDArray[Any], n: int, c: int, ok: npt.NDArray[np.bool_]) -> bool:
@@ -475,12 +576,11 @@ def prepare_aoi_read(
             if warp is None:
                 warp = warp_plans[grid_key] = plan_warp(
                     dst_crs=grid.crs,
-                    dst_transform=grid.transform,
-                    dst_shape=(height, width),
                     src_crs=src_crs,
                     src_transform=level_transform,
                     src_shape=(ifd.height, ifd.width),
                     resampling=method,
+                    **whole_grid,
                 )
             col_off, row_off, w, h = warp.src_window
             window = Window(col_off=col_off, row_off=row_off, width=w, height=h)

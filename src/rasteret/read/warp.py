@@ -32,6 +32,7 @@ a point is that close to a pixel edge).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from rasteret.read.grid import OutputGrid, aligned_grid, transform_geometry
 
 __all__ = [
     "DEFAULT_ERROR_THRESHOLD",
+    "IMPLEMENTED",
     "Resampling",
     "WarpPlan",
     "apply_warp",
@@ -89,7 +91,8 @@ class Resampling(StrEnum):
     MODE = "mode"
 
 
-_SUPPORTED: Final = frozenset({Resampling.NEAREST, Resampling.BILINEAR, Resampling.CUBIC})
+IMPLEMENTED: Final = frozenset({Resampling.NEAREST, Resampling.BILINEAR, Resampling.CUBIC})
+"""The methods :func:`apply_warp` implements (reads refuse the others up front)."""
 _FILTER_RADIUS: Final = {Resampling.NEAREST: 0, Resampling.BILINEAR: 1, Resampling.CUBIC: 2}
 
 
@@ -139,6 +142,7 @@ def plan_warp(
     src_shape: tuple[int, int],
     resampling: Resampling | str = Resampling.NEAREST,
     error_threshold: float = DEFAULT_ERROR_THRESHOLD,
+    dst_window: tuple[int, int, int, int] | None = None,
 ) -> WarpPlan:
     """Plan the resampling of a source image onto a destination grid.
 
@@ -152,6 +156,10 @@ def plan_warp(
         resampling: Nearest, bilinear or cubic.
         error_threshold: Largest error, in source pixels, the approximate transformer
             may make (GDAL's ``-et``); 0 transforms every pixel centre exactly.
+        dst_window: ``(row_off, col_off, height, width)``: plan only this part of the
+            destination, every pixel exactly as the whole grid's plan has it (the
+            approximation's row segments and the kernel scale are the whole grid's), so
+            that a read done in pieces equals the read done at once.
 
     Raises:
         InvalidInputError: Unsupported resampling, bad shapes, degenerate transforms
@@ -168,21 +176,24 @@ def plan_warp(
         src_crs=CRS.from_user_input(src_crs),
         src_transform=src_transform,
     )
-    src_x, src_y = transformer.grid(dst_h, dst_w, float(error_threshold))
+    window = _check_window(dst_window, dst_h, dst_w)
+    src_x, src_y = transformer.grid(dst_h, dst_w, float(error_threshold), window=window)
     inside = _inside(src_x, src_y, src_w, src_h)
     # GDAL re-transforms, exactly, approximate points that land just outside the image.
     retry = ~inside & _near_image(src_x, src_y, src_w, src_h)
     if error_threshold > 0 and retry.any():
         rows, cols = np.nonzero(retry)
-        ex, ey = transformer.exact(cols.astype(np.float64) + 0.5, rows.astype(np.float64) + 0.5)
+        ex, ey = transformer.exact(
+            (cols + window[1]).astype(np.float64) + 0.5, (rows + window[0]).astype(np.float64) + 0.5
+        )
         src_x[rows, cols] = ex
         src_y[rows, cols] = ey
         inside = _inside(src_x, src_y, src_w, src_h)
     scale = transformer.kernel_scale(dst_h, dst_w, src_h, src_w)
-    window = _needed_window(
+    needed = _needed_window(
         src_x, src_y, inside, width=src_w, height=src_h, method=method, scale=scale
     )
-    col_off, row_off, width, _height = window
+    col_off, row_off, width, _height = needed
     nearest = np.zeros(inside.shape, dtype=np.intp)
     if inside.any():
         cols_i, rows_i = _nearest_pixel(src_x[inside], src_y[inside], src_w, src_h)
@@ -190,9 +201,9 @@ def plan_warp(
     for shared in (src_x, src_y, inside, nearest):
         shared.flags.writeable = False  # one plan may serve many reads of its grid pair
     return WarpPlan(
-        src_window=window,
+        src_window=needed,
         src_shape=(src_h, src_w),
-        dst_shape=(dst_h, dst_w),
+        dst_shape=(window[2], window[3]),
         resampling=method,
         src_x=src_x,
         src_y=src_y,
@@ -228,11 +239,25 @@ def _check_resampling(resampling: object) -> Resampling:
     except ValueError as err:
         choices = ", ".join(r.value for r in Resampling)
         raise InvalidInputError("resampling", resampling, f"expected one of {choices}") from err
-    if method not in _SUPPORTED:
+    if method not in IMPLEMENTED:
         raise InvalidInputError(
             "resampling", resampling, "not implemented yet (nearest, bilinear, cubic are)"
         )
     return method
+
+
+def _check_window(
+    window: tuple[int, int, int, int] | None, height: int, width: int
+) -> tuple[int, int, int, int]:
+    """``(row_off, col_off, height, width)`` inside the grid (the whole grid for None)."""
+    if window is None:
+        return (0, 0, height, width)
+    r0, c0, h, w = (int(v) for v in window)
+    if not (r0 >= 0 and c0 >= 0 and h >= 1 and w >= 1 and r0 + h <= height and c0 + w <= width):
+        raise InvalidInputError(
+            "dst_window", window, f"must lie inside the {height} x {width} grid"
+        )
+    return (r0, c0, h, w)
 
 
 def _check_shape(shape: object, parameter: str) -> tuple[int, int]:
@@ -343,7 +368,13 @@ class _PixelTransformer:
         i0, i1, i2, i3, i4, i5 = self._src_inv
         return i0 + gx * i1 + gy * i2, i3 + gx * i4 + gy * i5
 
-    def grid(self, height: int, width: int, threshold: float) -> tuple[Array, Array]:
+    def grid(
+        self,
+        height: int,
+        width: int,
+        threshold: float,
+        window: tuple[int, int, int, int] | None = None,
+    ) -> tuple[Array, Array]:
         """Source coordinates of every destination pixel centre (GDAL's approx transformer).
 
         GDAL transforms one destination row at a time. For a segment of a row it
@@ -352,16 +383,22 @@ class _PixelTransformer:
         (``|dx| + |dy|``), it splits the segment into ``[first, middle - 1]`` and
         ``[middle, last]`` and repeats; segments of five points or fewer are
         transformed point by point. All rows are processed together, level by level.
+
+        ``window`` ``(row_off, col_off, h, w)``: only those pixels, with the segments
+        of whole rows of the grid, so each value is the one the whole grid has.
         """
+        r0, c0, h, w = window or (0, 0, height, width)
+        cut = (c0, c0 + w)
         xs = np.arange(width, dtype=np.float64) + 0.5
-        ys = np.arange(height, dtype=np.float64) + 0.5
-        out_x = np.empty((height, width), dtype=np.float64)
-        out_y = np.empty((height, width), dtype=np.float64)
-        rows = np.arange(height, dtype=np.intp)
-        starts = np.zeros(height, dtype=np.intp)
-        ends = np.full(height, width - 1, dtype=np.intp)
+        ys = np.arange(r0, r0 + h, dtype=np.float64) + 0.5
+        out_x = np.empty((h, w), dtype=np.float64)
+        out_y = np.empty((h, w), dtype=np.float64)
+        rows = np.arange(h, dtype=np.intp)
+        starts = np.zeros(h, dtype=np.intp)
+        ends = np.full(h, width - 1, dtype=np.intp)
+        exact = functools.partial(self._fill_exact, out_x, out_y, xs=xs, ys=ys, cut=cut)
         if threshold == 0 or width < _MIN_SEGMENT:
-            self._fill_exact(out_x, out_y, rows=rows, starts=starts, ends=ends, xs=xs, ys=ys)
+            exact(rows=rows, starts=starts, ends=ends)
             return out_x, out_y
         while rows.size:
             mids = starts + (ends - starts) // 2
@@ -389,31 +426,16 @@ class _PixelTransformer:
                 y0=y0[good],
                 delta_x=delta_x[good],
                 delta_y=delta_y[good],
+                cut=cut,
             )
-            self._fill_exact(
-                out_x,
-                out_y,
-                rows=rows[failed],
-                starts=starts[failed],
-                ends=ends[failed],
-                xs=xs,
-                ys=ys,
-            )
+            exact(rows=rows[failed], starts=starts[failed], ends=ends[failed])
             split = ~failed & ~good
             rows, starts, ends, mids = rows[split], starts[split], ends[split], mids[split]
             rows = np.concatenate([rows, rows])
             new_starts = np.concatenate([starts, mids])
             new_ends = np.concatenate([mids - 1, ends])
             small = new_ends - new_starts + 1 < _MIN_SEGMENT
-            self._fill_exact(
-                out_x,
-                out_y,
-                rows=rows[small],
-                starts=new_starts[small],
-                ends=new_ends[small],
-                xs=xs,
-                ys=ys,
-            )
+            exact(rows=rows[small], starts=new_starts[small], ends=new_ends[small])
             rows, starts, ends = rows[~small], new_starts[~small], new_ends[~small]
         return out_x, out_y
 
@@ -427,14 +449,17 @@ class _PixelTransformer:
         ends: NDArray[np.intp],
         xs: Array,
         ys: Array,
+        cut: tuple[int, int],
     ) -> None:
-        """Transform every point of the given row segments."""
-        if rows.size == 0:
+        """Transform every point of the given row segments within columns ``cut``."""
+        lo, hi = np.maximum(starts, cut[0]), np.minimum(ends, cut[1] - 1)
+        keep = lo <= hi
+        if not keep.any():
             return
-        seg_rows, cols, _seg = _expand(rows, starts, ends)
+        seg_rows, cols, _seg = _expand(rows[keep], lo[keep], hi[keep])
         tx, ty = self.exact(xs[cols], ys[seg_rows])
-        out_x[seg_rows, cols] = tx
-        out_y[seg_rows, cols] = ty
+        out_x[seg_rows, cols - cut[0]] = tx
+        out_y[seg_rows, cols - cut[0]] = ty
 
     @staticmethod
     def _fill_linear(
@@ -449,24 +474,31 @@ class _PixelTransformer:
         y0: Array,
         delta_x: Array,
         delta_y: Array,
+        cut: tuple[int, int],
     ) -> None:
-        """Interpolate row segments from their first point, with GDAL's formula."""
+        """Interpolate row segments from their first point, with GDAL's formula.
+
+        Only columns ``cut`` are written (from the segments' own first points).
+        """
         if rows.size == 0:
             return
         full = (starts == 0) & (ends == xs.size - 1)
         if full.any():  # whole rows (the usual case): broadcast instead of scattering
-            dist_row = xs - xs[0]
+            dist_row = xs[cut[0] : cut[1]] - xs[0]
             out_x[rows[full]] = x0[full, None] + delta_x[full, None] * dist_row
             out_y[rows[full]] = y0[full, None] + delta_y[full, None] * dist_row
             part = ~full
             rows, starts, ends = rows[part], starts[part], ends[part]
             x0, y0, delta_x, delta_y = x0[part], y0[part], delta_x[part], delta_y[part]
-            if rows.size == 0:
-                return
-        seg_rows, cols, seg = _expand(rows, starts, ends)
-        dist = xs[cols] - xs[starts[seg]]
-        out_x[seg_rows, cols] = x0[seg] + delta_x[seg] * dist
-        out_y[seg_rows, cols] = y0[seg] + delta_y[seg] * dist
+        lo, hi = np.maximum(starts, cut[0]), np.minimum(ends, cut[1] - 1)
+        keep = lo <= hi
+        if not keep.any():
+            return
+        seg_rows, cols, seg = _expand(rows[keep], lo[keep], hi[keep])
+        first = starts[keep][seg]
+        dist = xs[cols] - xs[first]
+        out_x[seg_rows, cols - cut[0]] = x0[keep][seg] + delta_x[keep][seg] * dist
+        out_y[seg_rows, cols - cut[0]] = y0[keep][seg] + delta_y[keep][seg] * dist
 
     def kernel_scale(self, dst_h: int, dst_w: int, src_h: int, src_w: int) -> tuple[float, float]:
         """The destination/source scale GDAL sizes bilinear and cubic kernels with.
