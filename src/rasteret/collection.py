@@ -66,6 +66,8 @@ from rasteret.read.reader import (
     read_aois_async,
 )
 from rasteret.read.sources import SourceCache, scene_sources
+from rasteret.read.warp import IMPLEMENTED as _WARP_METHODS
+from rasteret.read.warp import Resampling
 from rasteret.refresh import refresh_stale
 from rasteret.tiff.types import TiffHeader
 
@@ -608,18 +610,23 @@ class Collection:
         on_stale: str = "raise",
     ) -> ArrayResult | list[ArrayResult]:
         """Async twin of :meth:`get_numpy`."""
-        if on_stale not in ("raise", "reindex"):
-            raise InvalidInputError("on_stale", on_stale, "must be 'raise' or 'reindex'")
+        checked = _checked_read_options(
+            {
+                "all_touched": all_touched,
+                "fill_value": fill_value,
+                "overview": overview,
+                "target_crs": target_crs,
+                "resolution": resolution,
+                "resampling": resampling,
+                "apply_scale": apply_scale,
+                "max_concurrent": max_concurrent,
+                "on_stale": on_stale,
+            }
+        )
         single_band = isinstance(bands, str)
         band_list = _band_list(bands)
-        _check_max_concurrent(max_concurrent)
-        if fill_value is not None and (
-            isinstance(fill_value, bool) or not isinstance(fill_value, int | float)
-        ):
-            raise InvalidInputError("fill_value", fill_value, "must be a number or None")
         aois = normalize_geometries(geometries, crs=crs)
-        dst_crs = _parse_crs("target_crs", target_crs)
-        res = _parse_resolution(resolution)
+        dst_crs, res = checked["target_crs"], checked["resolution"]
         store = self._storage(backend)
         wgs84 = CRS.from_epsg(4326)
         queries = [transform_geometry(g, aois.crs, wgs84) for g in aois.geometries]
@@ -781,10 +788,18 @@ class Collection:
         from rasteret.adapters.xarray import to_dataset  # noqa: PLC0415 - xarray is optional
 
         chunks = options.pop("chunks", None)
-        factory = options.pop("backend_factory", None)
+        factory = _check_backend_factory(options.pop("backend_factory", None))
         if chunks is not None:  # lazy: dask chunks read in the workers (adapters/dask.py)
             result: Any = self._lazy_result(geometries, _band_list(bands), chunks, factory, options)
         else:
+            if factory is not None:  # the backend the workers would make, made here once
+                if options.get("backend") is not None:
+                    raise InvalidInputError(
+                        "backend_factory",
+                        factory,
+                        "pass backend= or backend_factory=, not both",
+                    )
+                options["backend"] = factory()
             result = await self.get_numpy_async(geometries, _band_list(bands), **options)
         results = result if isinstance(result, list) else [result]
         clouds = dict(
@@ -830,24 +845,33 @@ class Collection:
     def _aoi_rows(
         self, geometries: Any, options: dict[str, Any]
     ) -> tuple[pa.Table, shapely.Geometry, CRS, dict[str, Any]]:
-        """Rows, AOI, AOI CRS and parsed options of a read of ONE AOI done in workers."""
+        """Rows, AOI, AOI CRS and parsed options of a read of ONE AOI done in workers.
+
+        The options are checked by the helper :meth:`get_numpy_async` uses, so a value
+        the eager read refuses never reaches a worker. ``on_stale="raise"`` is what the
+        pieces do anyway (they raise :class:`StaleSourceError`), so it is accepted and
+        dropped; they cannot re-index, so ``"reindex"`` is refused.
+        """
         options = dict(options)
         aois = normalize_geometries(geometries, crs=options.pop("crs", None))
+        on_stale = options.pop("on_stale", "raise")
         unknown = set(options) - set(PIECE_OPTIONS)
         if unknown:
             raise InvalidInputError(
                 "options",
                 sorted(unknown),
-                f"not read options here; these are: {list(PIECE_OPTIONS)}",
+                f"not read options here; these are: {[*PIECE_OPTIONS, 'on_stale']}",
             )
         if len(aois.geometries) != 1:
             raise InvalidInputError("geometries", len(aois.geometries), "expected one AOI")
-        for key, parse in (("target_crs", _parse_crs), ("resolution", None)):
-            if options.get(key) is not None:
-                options[key] = (
-                    parse(key, options[key]) if parse else _parse_resolution(options[key])
-                )
-        _check_max_concurrent(options.get("max_concurrent", 50))
+        options = _checked_read_options({**options, "on_stale": on_stale})
+        if options.pop("on_stale") == "reindex":
+            raise InvalidInputError(
+                "on_stale",
+                on_stale,
+                "lazy and dataset reads cannot re-index; rebuild the collection with "
+                "force=True, or read eagerly with on_stale='reindex'",
+            )
         query = transform_geometry(aois.geometries[0], aois.crs, CRS.from_epsg(4326))
         rows = filter_rows(self._table, _intersecting(self._table, [query]))
         if rows.num_rows == 0:
@@ -875,11 +899,22 @@ class Collection:
         item per chip and scene) or, with ``time_series``, ``[T, C, H, W]``, equal to
         what :meth:`get_numpy` reads for that window. Safe in forked DataLoader workers
         (each process makes its own backend and event loop). ``geometries`` defaults to
-        the collection's bounds; ``options`` are those of :meth:`get_numpy`. See
+        the collection's bounds (in CRS84); ``options`` are those of :meth:`get_numpy`
+        (``crs`` is the CRS of ``geometries``, so it needs them; ``target_crs`` sets
+        the chips' CRS), except ``on_stale="reindex"``: items cannot re-index. See
         :mod:`rasteret.adapters.torch`.
         """
         from rasteret.adapters.torch import make_dataset  # noqa: PLC0415 - torch is optional
 
+        backend_factory = _check_backend_factory(backend_factory)
+        if geometries is None and options.get("crs") is not None:
+            raise InvalidInputError(
+                "crs",
+                options["crs"],
+                "names the CRS of geometries=, which is not given (the default AOI is the "
+                "collection's bounds in CRS84); pass geometries= in that CRS, or "
+                "target_crs= to set the CRS of the chips",
+            )
         aoi = shapely.box(*self.bounds) if geometries is None and self.bounds else geometries
         rows, geom, crs, options = self._aoi_rows(aoi, options)
         return make_dataset(
@@ -908,7 +943,13 @@ class Collection:
         the same dataset backed by dask instead, with nothing read yet: each chunk
         reads its tiles in whichever worker computes it (``dask.distributed`` too),
         from the index rows carried in the graph. Use ``backend_factory=`` (a picklable
-        callable) for credentials. See :mod:`rasteret.adapters.dask`.
+        callable) for credentials. See :mod:`rasteret.adapters.dask`. Lazy reads check
+        objects against the index as eager ones do (``on_stale="raise"``), but cannot
+        re-index them, so ``on_stale="reindex"`` is refused there.
+
+        ``backend_factory`` without ``chunks`` is called once per call, here, and the
+        eager read uses the backend it returns (as ``backend=``, so not together with
+        one), so one way of passing credentials works with and without chunks.
         """
         return run_sync(self.get_xarray_async(geometries, bands, **options))
 
@@ -1144,6 +1185,80 @@ def _band_list(bands: str | Sequence[str]) -> list[str]:
 def _check_max_concurrent(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInputError("max_concurrent", value, "must be an integer >= 1")
+
+
+_RESAMPLINGS = ", ".join(m.value for m in Resampling if m in _WARP_METHODS)
+"""The resampling methods the warp implements, in the enum's order, for messages."""
+
+
+def _check_resampling(value: Any) -> None:
+    """Refuse a method warp does not implement now, not when a scene needs a warp.
+
+    The reader would accept every :class:`Resampling` member and only the warp refuses
+    ``average`` and ``mode``, so a read whose scenes all sit on the output grid used to
+    ignore them silently.
+    """
+    try:
+        method = Resampling(value)
+    except ValueError as err:
+        raise InvalidInputError("resampling", value, f"expected one of {_RESAMPLINGS}") from err
+    if method not in _WARP_METHODS:
+        raise InvalidInputError(
+            "resampling", value, f"not implemented yet; use one of {_RESAMPLINGS}"
+        )
+
+
+def _check_flag(parameter: str, value: Any) -> None:
+    """A real bool: ``"no"`` is truthy, so it would silently mean True."""
+    if not isinstance(value, bool | np.bool_):
+        raise InvalidInputError(parameter, value, "must be True or False")
+
+
+def _checked_read_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` of a pixel read, checked, with ``target_crs`` and ``resolution`` parsed.
+
+    The one check of :meth:`Collection.get_numpy_async` and of the reads done in pieces
+    elsewhere (dask chunks, dataset items), so no path accepts a value another refuses,
+    and none lets it fail later, in a worker, with a bare ``TypeError``. Options absent
+    from ``options`` are left absent (their defaults are valid).
+    """
+    checked = dict(options)
+    if "on_stale" in checked and checked["on_stale"] not in ("raise", "reindex"):
+        raise InvalidInputError("on_stale", checked["on_stale"], "must be 'raise' or 'reindex'")
+    for flag in ("all_touched", "apply_scale"):
+        if flag in checked:
+            _check_flag(flag, checked[flag])
+    fill_value = checked.get("fill_value")
+    if fill_value is not None and (
+        isinstance(fill_value, bool) or not isinstance(fill_value, int | float)
+    ):
+        raise InvalidInputError("fill_value", fill_value, "must be a number or None")
+    overview = checked.get("overview")
+    if overview is not None and (
+        isinstance(overview, bool) or not isinstance(overview, int | np.integer) or overview < 0
+    ):
+        raise InvalidInputError(
+            "overview", overview, "must be None or an integer >= 0 (0 = first overview)"
+        )
+    if "resampling" in checked:
+        _check_resampling(checked["resampling"])
+    if "max_concurrent" in checked:
+        _check_max_concurrent(checked["max_concurrent"])
+    if "target_crs" in checked:
+        checked["target_crs"] = _parse_crs("target_crs", checked["target_crs"])
+    if "resolution" in checked:
+        checked["resolution"] = _parse_resolution(checked["resolution"])
+    return checked
+
+
+def _check_backend_factory(value: Any) -> Callable[[], StorageBackend] | None:
+    """A callable (or None): anything else would fail later, in a worker, when called."""
+    if value is not None and not callable(value):
+        raise InvalidInputError(
+            "backend_factory", value, "must be a callable returning a StorageBackend"
+        )
+    factory: Callable[[], StorageBackend] | None = value
+    return factory
 
 
 def _parse_crs(parameter: str, value: Any) -> CRS | None:

@@ -7,16 +7,19 @@ Polars expressions, a spatial join) far beyond what :meth:`Collection.subset` of
 stored layouts (no header is fetched again).
 
 Accepted: a ``pyarrow.Table`` or ``RecordBatchReader``, a DuckDB relation or result
-(``.fetch_arrow_table()``/``.arrow()``), a Polars DataFrame or LazyFrame (``.to_arrow()``),
-a GeoDataFrame (geometry back to WKB in CRS84), or anything speaking the Arrow PyCapsule
+(``.fetch_arrow_table()``/``.arrow()``), a Polars DataFrame (``.to_arrow()``) or LazyFrame
+(collected first: ``pl.scan_parquet(index).filter(...)`` is the natural Polars query), a
+GeoDataFrame (geometry back to WKB in CRS84), or anything speaking the Arrow PyCapsule
 stream protocol. Column types the tools change on the way (``large_string``, ``string_view``,
-``large_binary``, other timestamp units, a DuckDB ``GEOMETRY`` blob) are cast back to
-the schema's; a missing column, or one that cannot be cast, is an
-:class:`~rasteret.errors.InvalidInputError` that names it.
+``large_binary``, other timestamp units, a DuckDB ``GEOMETRY`` blob, pandas' floats for
+integers) are cast back to the schema's; a missing column, or one that cannot be cast, is
+an :class:`~rasteret.errors.InvalidInputError` that names it.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -36,7 +39,43 @@ def _from_geodataframe(obj: Any) -> pa.Table:
     column = frame.geometry.name
     plain = frame.drop(columns=[column]).copy()
     plain[schema.GEOMETRY] = frame.geometry.to_wkb()
-    return pa.Table.from_pandas(plain, preserve_index=False)
+    table = pa.Table.from_pandas(plain, preserve_index=False)
+    for name in plain.columns:
+        values = plain[name]
+        if values.dtype == object and any(isinstance(v, Mapping) for v in values):
+            table = table.set_column(
+                table.schema.get_field_index(name), str(name), _struct_from_pandas(name, values)
+            )
+    return table
+
+
+def _struct_from_pandas(name: str, values: Any) -> pa.Array[Any]:
+    """A column of dicts (a band's layout) as Arrow, a NaN inside a dict kept a NaN.
+
+    ``Table.from_pandas`` reads every NaN as null, the pandas way of writing a missing
+    float; but in these dicts pyarrow wrote a null as None, and a NaN is a value: a
+    band's ``nodata`` of NaN would be lost, and with it which pixels are valid. A NaN
+    in place of a whole dict is still a missing band (pandas' concat and reindex put one
+    there).
+    """
+    rows = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    try:
+        array: pa.Array[Any] = pa.array(rows, from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise InvalidInputError(
+            "table", name, f"holds values that are not index rows: {err}"
+        ) from err
+    return array
+
+
+def _is_polars_lazy(obj: Any) -> bool:
+    """A Polars LazyFrame: a query plan with none of the Arrow exports, only ``collect``."""
+    kind = type(obj)
+    return (
+        kind.__name__ == "LazyFrame"
+        and kind.__module__.split(".", 1)[0] == "polars"
+        and callable(getattr(obj, "collect", None))
+    )
 
 
 def _as_table(obj: Any) -> pa.Table:
@@ -47,12 +86,11 @@ def _as_table(obj: Any) -> pa.Table:
         return obj.read_all()
     if hasattr(obj, "geometry") and hasattr(obj, "to_wkb") and hasattr(obj, "crs"):
         return _from_geodataframe(obj)
+    if _is_polars_lazy(obj):
+        obj = obj.collect()
     for method in ("to_arrow_table", "fetch_arrow_table", "to_arrow", "arrow"):  # DuckDB, Polars
         convert = getattr(obj, method, None)
         if callable(convert):
-            if type(obj).__name__ == "LazyFrame":
-                obj = obj.collect()
-                convert = obj.to_arrow
             result = convert()
             if isinstance(result, pa.RecordBatchReader):
                 return result.read_all()
@@ -81,6 +119,27 @@ def _bbox_of(geometry: pa.ChunkedArray[Any]) -> pa.StructArray:
         [pa.array(bounds[:, i], pa.float64(), from_pandas=True) for i in range(4)],
         fields=list(schema.BBOX_TYPE),
     )
+
+
+def _nulls_into_children(column: pa.ChunkedArray[Any]) -> pa.ChunkedArray[Any]:
+    """A struct column whose fields are null wherever the struct itself is.
+
+    pandas has no null struct: a GeoDataFrame row that lacks a band holds None, and
+    Arrow rebuilds that slot with field values of its own (an empty ``transform`` list),
+    which the cast to the schema's fixed-size list refuses although nothing reads them.
+    """
+    chunks: list[pa.Array[Any]] = []
+    for chunk in column.chunks:
+        if chunk.null_count and isinstance(chunk, pa.StructArray):
+            # flatten() merges the struct's validity into each field
+            chunks.append(
+                pa.StructArray.from_arrays(
+                    chunk.flatten(), fields=list(chunk.type), mask=chunk.is_null()
+                )
+            )
+        else:
+            chunks.append(chunk)
+    return pa.chunked_array(chunks, type=column.type)
 
 
 def to_arrow(obj: Any, band_codes: tuple[str, ...]) -> pa.Table:
@@ -112,6 +171,8 @@ def to_arrow(obj: Any, band_codes: tuple[str, ...]) -> pa.Table:
         try:
             if field.name == schema.GEOMETRY and pa.types.is_binary_view(column.type):
                 column = column.cast(pa.binary())
+            if pa.types.is_struct(column.type) and column.null_count:
+                column = _nulls_into_children(column)
             table = table.set_column(idx, field, column.cast(field.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as err:
             raise InvalidInputError(
