@@ -896,8 +896,9 @@ class Collection:
         """Chips of the AOI's output grid as a PyTorch dataset (TorchGeo's when it imports).
 
         Items are ``{"image", "mask", "bounds", "crs"}``: ``image`` is ``[C, H, W]`` (an
-        item per chip and scene) or, with ``time_series``, ``[T, C, H, W]``, equal to
-        what :meth:`get_numpy` reads for that window. Safe in forked DataLoader workers
+        item per chip and scene) or, with ``time_series``, ``[T, C, H, W]``, equal to the
+        chip's window of what :meth:`get_numpy` reads for the whole AOI (warped scenes
+        included). Safe in forked DataLoader workers
         (each process makes its own backend and event loop). ``geometries`` defaults to
         the collection's bounds (in CRS84); ``options`` are those of :meth:`get_numpy`
         (``crs`` is the CRS of ``geometries``, so it needs them; ``target_crs`` sets

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.enums
+import rasterio.features
 import rasterio.warp
 import shapely
 from affine import Affine
@@ -214,3 +215,31 @@ def test_a_quarter_turned_grid_reads_at_its_pixel_size(tmp_path: Path) -> None:
             dst_nodata=0,
         )
     np.testing.assert_array_equal(result.data[0, 0], want)
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
+def test_an_internal_mask_holds_when_the_scene_is_warped(tmp_path: Path, resampling: str) -> None:
+    """GDAL's warper leaves out the masked source pixels, as it does nodata ones."""
+    rng = np.random.default_rng(6)
+    data = rng.integers(1, 5000, (H, W)).astype("uint16")  # no zeros: 0 = no data below
+    mask = np.where(rng.random((H, W)) < 0.3, 0, 255).astype("uint8")
+    path = _write(tmp_path / "masked.tif", data, mask=mask)
+    aoi = shapely.box(500_000 + 300, 4_200_000 - 1800, 500_000 + 2700, 4_200_000 - 300)
+    result = _read([path], aoi, resolution=(15.0, 15.0), resampling=resampling)
+    assert (result.transform.a, result.transform.e) == (15, -15)
+    want = np.zeros(result.data.shape[-2:], dtype="uint16")
+    with rasterio.open(path) as src:
+        rasterio.warp.reproject(
+            rasterio.band(src, 1),
+            want,
+            dst_transform=result.transform,
+            dst_crs=src.crs,
+            dst_nodata=0,
+            resampling=rasterio.warp.Resampling[resampling],
+        )
+    inside = ~rasterio.features.geometry_mask(
+        [aoi], transform=result.transform, out_shape=want.shape
+    )  # GDAL's pixels outside the AOI are not part of the read
+    np.testing.assert_array_equal(result.data[0, 0][inside], want[inside])
+    np.testing.assert_array_equal(result.valid[0, 0], inside & (want != 0))
+    assert 0.1 < (want[inside] == 0).mean() < 0.9  # the mask matters here

@@ -12,8 +12,9 @@ returns a dataset whose items are ``{"image", "mask", "bounds", "crs"}``:
 - ``bounds``: ``[minx, miny, maxx, maxy]`` of the chip in the output CRS (float64 tensor);
 - ``crs``: the output CRS as WKT.
 
-Chips read exactly what ``get_numpy`` reads for the same window (the same chunk reader as
-the dask adapter, :func:`rasteret.adapters.dask.read_chunk_async`).
+Chips read exactly the chip's window of what ``get_numpy`` reads for the whole AOI, warped
+scenes included (the same chunk reader as the dask adapter,
+:func:`rasteret.adapters.dask.read_chunk_async`, in the whole read's frame).
 
 Fork safety: the dataset holds only picklable values (Arrow rows, numbers, WKT). The
 storage backend and the event loop are made lazily *in the process that reads*, keyed by

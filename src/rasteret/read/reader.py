@@ -531,7 +531,7 @@ def prepare_aoi_read(
     rects: list[tuple[int, int, int, int, int, int]] = []  # (n, c, r0, r1, c0, c1) read
     plan = ReadPlan()
     canvases: list[npt.NDArray[Any]] = []
-    warps: list[tuple[int, int, WarpPlan, int, float | None]] = []
+    warps: list[tuple[int, int, WarpPlan, int, float | None, int | None]] = []
     masks: list[tuple[int, int, int]] = []
     on_grid: dict[int, tuple[CRS, bool]] = {}  # by id of the (cached) source CRS
     # Warp plans by source grid: the bands of a scene, and the scenes of one tiling grid
@@ -585,9 +585,26 @@ def prepare_aoi_read(
             col_off, row_off, w, h = warp.src_window
             window = Window(col_off=col_off, row_off=row_off, width=w, height=h)
             target = len(canvases)
-            src_nodata = nodata_of(src.header)
+            mask_ifd = mask_of(src.header, ifd)
+            # with an internal mask, GDAL warps by the mask alone, as it reads
+            src_nodata = nodata_of(src.header) if mask_ifd is None else None
             canvases.append(np.full((h, w), _fill_for(dtype, src_nodata, None), dtype=dtype))
-            warps.append((n, c, warp, target, src_nodata))
+            mask_target = None
+            if mask_ifd is not None:
+                mask_planes.add((n, c))
+                mask_target = len(canvases)
+                canvases.append(np.zeros((h, w), dtype=np.uint8))
+                plan.add(
+                    *plan_window(
+                        url=src.url,
+                        ifd=mask_ifd,
+                        byte_order=src.header.byte_order,
+                        window=window,
+                        sample=0,
+                        target=mask_target,
+                    )
+                )
+            warps.append((n, c, warp, target, src_nodata, mask_target))
         jobs, pastes = plan_window(
             url=src.url,
             ifd=ifd,
@@ -660,9 +677,10 @@ def prepare_aoi_read(
                 tested.add((n, c))
         for n, c, mask_target in masks:  # the stored values stay, as GDAL reads them
             valid[n, c] &= canvases[mask_target] > 0
-        for n, c, warp, target, src_nodata in warps:
+        for n, c, warp, target, src_nodata, warp_mask in warps:
+            src_mask = None if warp_mask is None else canvases[warp_mask] > 0
             warped, ok = apply_warp(
-                warp, canvases[target], src_nodata=src_nodata, dst_fill=fills[c]
+                warp, canvases[target], src_nodata=src_nodata, dst_fill=fills[c], src_mask=src_mask
             )
             data[n, c] = warped
             valid[n, c] = ok

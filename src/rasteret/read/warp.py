@@ -608,6 +608,7 @@ def apply_warp(
     src_nodata: float | None,
     dst_fill: float,
     dst_dtype: DTypeLike | None = None,
+    src_mask: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.generic], NDArray[np.bool_]]:
     """Resample the pixels of ``plan.src_window`` onto the destination grid.
 
@@ -619,6 +620,8 @@ def apply_warp(
         dst_fill: Value of destination pixels that get no data.
         dst_dtype: Output dtype; the source dtype when None. Integers are rounded
             half up and clamped, as GDAL writes them.
+        src_mask: Where the source has data (a file's internal mask), shaped like
+            ``src``; its False pixels are missing as nodata ones are.
 
     Returns:
         ``(pixels, valid)``: the destination array and where it holds data.
@@ -638,6 +641,10 @@ def apply_warp(
     if plan.is_empty:
         return out, valid
     src_valid = _valid_pixels(src, src_nodata)
+    if src_mask is not None:
+        if src_mask.shape != src.shape:
+            raise InvalidInputError("src_mask", src_mask.shape, f"expected {src.shape}")
+        src_valid = src_mask if src_valid is None else src_valid & src_mask
     positions = np.flatnonzero(plan.inside)
     nearest = plan.nearest.ravel()[positions]
     if src_valid is not None:
