@@ -205,16 +205,7 @@ def test_a_quarter_turned_grid_reads_at_its_pixel_size(tmp_path: Path) -> None:
     left, bottom = min(x for x, _ in corners), min(y for _, y in corners)
     result = _read([path], shapely.box(left + 200, bottom + 300, left + 900, bottom + 1700))
     assert (result.transform.a, result.transform.e) == (10, -10)
-    want = np.zeros(result.data.shape[-2:], dtype="uint16")
-    with rasterio.open(path) as src:
-        rasterio.warp.reproject(
-            rasterio.band(src, 1),
-            want,
-            dst_transform=result.transform,
-            dst_crs=src.crs,
-            dst_nodata=0,
-        )
-    np.testing.assert_array_equal(result.data[0, 0], want)
+    np.testing.assert_array_equal(result.data[0, 0], _gdal_warp(path, result, "nearest"))
 
 
 @pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
@@ -227,6 +218,17 @@ def test_an_internal_mask_holds_when_the_scene_is_warped(tmp_path: Path, resampl
     aoi = shapely.box(500_000 + 300, 4_200_000 - 1800, 500_000 + 2700, 4_200_000 - 300)
     result = _read([path], aoi, resolution=(15.0, 15.0), resampling=resampling)
     assert (result.transform.a, result.transform.e) == (15, -15)
+    want = _gdal_warp(path, result, resampling)
+    inside = ~rasterio.features.geometry_mask(
+        [aoi], transform=result.transform, out_shape=want.shape
+    )  # GDAL's pixels outside the AOI are not part of the read
+    np.testing.assert_array_equal(result.data[0, 0][inside], want[inside])
+    np.testing.assert_array_equal(result.valid[0, 0], inside & (want != 0))
+    assert 0.1 < (want[inside] == 0).mean() < 0.9  # the mask matters here
+
+
+def _gdal_warp(path: Path, result: ArrayResult, resampling: str) -> np.ndarray:
+    """GDAL's warp of the file's band (its mask included) onto ``result``'s grid, 0 = none."""
     want = np.zeros(result.data.shape[-2:], dtype="uint16")
     with rasterio.open(path) as src:
         rasterio.warp.reproject(
@@ -237,9 +239,4 @@ def test_an_internal_mask_holds_when_the_scene_is_warped(tmp_path: Path, resampl
             dst_nodata=0,
             resampling=rasterio.warp.Resampling[resampling],
         )
-    inside = ~rasterio.features.geometry_mask(
-        [aoi], transform=result.transform, out_shape=want.shape
-    )  # GDAL's pixels outside the AOI are not part of the read
-    np.testing.assert_array_equal(result.data[0, 0][inside], want[inside])
-    np.testing.assert_array_equal(result.valid[0, 0], inside & (want != 0))
-    assert 0.1 < (want[inside] == 0).mean() < 0.9  # the mask matters here
+    return want

@@ -539,6 +539,36 @@ def prepare_aoi_read(
     warp_plans: dict[tuple[int, tuple[float, ...], int, int], WarpPlan] = {}
     # canvases whose tiles cover their plane's read rectangle: masked tile by tile
     rect_targets: dict[int, tuple[int, int]] = {}
+
+    def plan_mask(
+        plane: tuple[int, int],
+        src: BandSource,
+        ifd: IfdLayout,
+        window: Window,
+        shape: tuple[int, int],
+    ) -> int | None:
+        """Plan ``window`` of the file's internal mask into a canvas of its own, if any.
+
+        GDAL's per-dataset mask: 0 = no data, and the nodata is then not used.
+        """
+        mask_ifd = mask_of(src.header, ifd)
+        if mask_ifd is None:
+            return None
+        mask_planes.add(plane)
+        mask_target = len(canvases)
+        canvases.append(np.zeros(shape, dtype=np.uint8))
+        plan.add(
+            *plan_window(
+                url=src.url,
+                ifd=mask_ifd,
+                byte_order=src.header.byte_order,
+                window=window,
+                sample=0,
+                target=mask_target,
+            )
+        )
+        return mask_target
+
     for n, c, src, lvl in present:
         ifd, level_transform = level_of(src.header, lvl, src.url)
         src_crs = crs_of_header(src.header, src.url)
@@ -554,22 +584,9 @@ def prepare_aoi_read(
             c1 = min(width, ifd.width - off[0])
             if r0 < r1 and c0 < c1:
                 rects.append((n, c, r0, r1, c0, c1))
-            mask_ifd = mask_of(src.header, ifd)
-            if mask_ifd is not None:  # GDAL's per-dataset mask: 0 = no data, nodata unused
-                mask_planes.add((n, c))
-                mask_target = len(canvases)
-                canvases.append(np.zeros((height, width), dtype=np.uint8))
+            mask_target = plan_mask((n, c), src, ifd, window, (height, width))
+            if mask_target is not None:
                 masks.append((n, c, mask_target))
-                plan.add(
-                    *plan_window(
-                        url=src.url,
-                        ifd=mask_ifd,
-                        byte_order=src.header.byte_order,
-                        window=window,
-                        sample=0,
-                        target=mask_target,
-                    )
-                )
         else:
             grid_key = (id(src_crs), tuple(level_transform)[:6], ifd.height, ifd.width)
             warp = warp_plans.get(grid_key)
@@ -584,26 +601,11 @@ def prepare_aoi_read(
                 )
             col_off, row_off, w, h = warp.src_window
             window = Window(col_off=col_off, row_off=row_off, width=w, height=h)
-            target = len(canvases)
-            mask_ifd = mask_of(src.header, ifd)
+            mask_target = plan_mask((n, c), src, ifd, window, (h, w))
             # with an internal mask, GDAL warps by the mask alone, as it reads
-            src_nodata = nodata_of(src.header) if mask_ifd is None else None
+            src_nodata = nodata_of(src.header) if mask_target is None else None
+            target = len(canvases)
             canvases.append(np.full((h, w), _fill_for(dtype, src_nodata, None), dtype=dtype))
-            mask_target = None
-            if mask_ifd is not None:
-                mask_planes.add((n, c))
-                mask_target = len(canvases)
-                canvases.append(np.zeros((h, w), dtype=np.uint8))
-                plan.add(
-                    *plan_window(
-                        url=src.url,
-                        ifd=mask_ifd,
-                        byte_order=src.header.byte_order,
-                        window=window,
-                        sample=0,
-                        target=mask_target,
-                    )
-                )
             warps.append((n, c, warp, target, src_nodata, mask_target))
         jobs, pastes = plan_window(
             url=src.url,
