@@ -14,9 +14,10 @@ Chunks of 37 x 41 pixels and 16 px chips cut the warps in uneven places.
 
 from __future__ import annotations
 
-import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ import shapely.geometry
 from pyproj import Transformer
 
 import rasteret
+from rasteret_sandbox.catalog import cog_item
 from rasteret_sandbox.cogs import write_cog
 
 LON, LAT = -120.0, 37.93  # the UTM 10 / 11 boundary
@@ -32,10 +34,13 @@ AOI = shapely.Polygon([(-120.012, 37.922), (-119.99, 37.924), (-119.992, 37.94),
 OPTIONS = {"resampling": "bilinear"}
 
 
-def _item(root: Path, name: str, day: int, epsg: int, shift: float, bands: dict[str, str]) -> dict:
+def _item(
+    root: Path, name: str, day: str, epsg: int, shift: float, bands: dict[str, str]
+) -> dict[str, Any]:
     x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(LON, LAT)
     x0, y1 = round(x / 10) * 10 - 1500 + shift, round(y / 10) * 10 + 1500
-    assets = {}
+    transform = (10.0, 0.0, x0, 0.0, -10.0, y1)
+    hrefs: dict[str, Path] = {}
     for seed, (band, dtype) in enumerate(bands.items()):
         path = write_cog(
             root / f"{name}_{band}.tif",
@@ -43,52 +48,28 @@ def _item(root: Path, name: str, day: int, epsg: int, shift: float, bands: dict[
             height=300,
             dtype=dtype,
             crs=f"EPSG:{epsg}",
-            transform=(10.0, 0.0, x0, 0.0, -10.0, y1),
+            transform=transform,
             blocksize=128,
             nodata=float("nan") if dtype == "float32" else 0,
-            seed=seed + day,
+            seed=seed + int(day[-2:]),
         )
-        assets[band] = {"href": str(path), "type": "image/tiff; application=geotiff"}
-    to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)
-    bbox = list(to_ll.transform_bounds(x0, y1 - 3000, x0 + 3000, y1))
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": name,
-        "bbox": bbox,
-        "geometry": shapely.geometry.mapping(shapely.box(*bbox)),
-        "properties": {"datetime": f"2024-05-{day:02d}T18:00:00Z"},
-        "assets": assets,
-        "links": [],
-    }
+        hrefs[band] = path
+    return cog_item(name, epsg=epsg, transform=transform, shape=(300, 300), day=day, hrefs=hrefs)
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory) -> rasteret.Collection:
+def mixed(
+    tmp_path_factory: pytest.TempPathFactory, flat_collection: Callable[..., Path]
+) -> rasteret.Collection:
     root = tmp_path_factory.mktemp("pieces")
     items = [
-        _item(root, "a", 1, 32610, 0.0, {"B04": "uint16", "B08": "float32"}),
-        _item(root, "b", 2, 32610, 5.0, {"B04": "uint16"}),
-        _item(root, "c", 3, 32611, 0.0, {"B04": "uint16"}),
+        _item(root, "a", "2024-05-01", 32610, 0.0, {"B04": "uint16", "B08": "float32"}),
+        _item(root, "b", "2024-05-02", 32610, 5.0, {"B04": "uint16"}),
+        _item(root, "c", "2024-05-03", 32611, 0.0, {"B04": "uint16"}),
     ]
-    for item in items:
-        (root / f"{item['id']}.json").write_text(json.dumps(item))
-    collection = {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "id": "pieces",
-        "description": "pieces",
-        "license": "proprietary",
-        "extent": {
-            "spatial": {"bbox": [[-180, -90, 180, 90]]},
-            "temporal": {"interval": [["2000-01-01T00:00:00Z", None]]},
-        },
-        "links": [{"rel": "item", "href": f"./{i['id']}.json"} for i in items],
-    }
-    (root / "collection.json").write_text(json.dumps(collection))
     return rasteret.build_from_stac(
         name="pieces",
-        stac_api=str(root / "collection.json"),
+        stac_api=str(flat_collection(root, "pieces", items)),
         collection="pieces",
         band_map={"B04": "B04", "B08": "B08"},
         static_catalog=True,

@@ -14,10 +14,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from pyproj import Transformer
 
 import rasteret
 from rasteret.index import schema
+from rasteret_sandbox.catalog import cog_item
 from rasteret_sandbox.cogs import write_cog
 
 AOI = (-122.30, 37.72, -122.28, 37.74)
@@ -80,7 +80,7 @@ def test_geodataframe_of_an_index_with_a_missing_band(
 def _scene(root: Path, name: str, day: str, dtypes: dict[str, str]) -> dict[str, Any]:
     """A 300 x 300 px item on UTM 10N, its bands local COGs (float ones: NaN nodata, a hole)."""
     x0, y1, res, size = 500_000.0, 4_200_000.0, 10.0, 300
-    assets = {}
+    hrefs = {}
     for n, (band, dtype) in enumerate(dtypes.items()):
         rng = np.random.default_rng(n + int(day[-2:]))
         data = rng.integers(1, 1000, (1, size, size)).astype(dtype)
@@ -97,19 +97,15 @@ def _scene(root: Path, name: str, day: str, dtypes: dict[str, str]) -> dict[str,
             nodata=nodata,
             data=data,
         )
-        assets[band] = {"href": str(path), "type": "image/tiff; application=geotiff"}
-    to_ll = Transformer.from_crs("EPSG:32610", "EPSG:4326", always_xy=True)
-    bbox = list(to_ll.transform_bounds(x0, y1 - size * res, x0 + size * res, y1))
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": name,
-        "bbox": bbox,
-        "geometry": shapely.geometry.mapping(shapely.box(*bbox)),
-        "properties": {"datetime": f"{day}T18:00:00Z", "proj:epsg": 32610},
-        "assets": assets,
-        "links": [],
-    }
+        hrefs[band] = path
+    return cog_item(
+        name,
+        epsg=32610,
+        transform=(res, 0.0, x0, 0.0, -res, y1),
+        shape=(size, size),
+        day=day,
+        hrefs=hrefs,
+    )
 
 
 def test_geodataframe_keeps_a_nan_nodata_and_a_missing_band(

@@ -16,6 +16,7 @@ from pyproj import CRS, Transformer
 import rasteret
 from rasteret.read import reader
 from rasteret.read.grid import transform_geometry
+from rasteret_sandbox.catalog import cog_item
 from rasteret_sandbox.cogs import write_cog
 
 METHODS = [
@@ -48,18 +49,14 @@ def _scene(
         predictor=2,
         seed=epsg + int(shift) + int(day[-2:]),
     )
-    to_ll = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
-    bbox = list(to_ll.transform_bounds(x0, y1 - height * res, x0 + width * res, y1))
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": name,
-        "bbox": bbox,
-        "geometry": shapely.geometry.mapping(shapely.box(*bbox)),
-        "properties": {"datetime": f"{day}T18:00:00Z", "proj:epsg": epsg},
-        "assets": {"B04": {"href": str(path), "type": "image/tiff; application=geotiff"}},
-        "links": [],
-    }
+    return cog_item(
+        name,
+        epsg=epsg,
+        transform=(res, 0.0, x0, 0.0, -res, y1),
+        shape=(height, width),
+        day=day,
+        hrefs={"B04": path},
+    )
 
 
 def _collection(

@@ -23,7 +23,8 @@ HTTP), so code that wrongly fetches them fails visibly instead of reaching the i
 
 Modules: ``constants`` (known answers), ``synthetic`` (synthetic items and their files),
 ``planetary`` (the Planetary Computer rewrite), ``static`` (the static catalog on disk),
-``build`` (:func:`build_sample_catalog`, caching) and ``_stac`` (item/collection dicts).
+``build`` (:func:`build_sample_catalog`, caching), ``_stac`` (item/collection dicts) and
+``local`` (:func:`cog_item`: the item of COGs a test writes itself).
 """
 
 from rasteret_sandbox.catalog.build import SampleCatalog, build_sample_catalog
@@ -47,6 +48,7 @@ from rasteret_sandbox.catalog.constants import (
     SF_JAN_MAR_COUNT,
     SF_JAN_MAR_LOW_CLOUD_COUNT,
 )
+from rasteret_sandbox.catalog.local import cog_item
 from rasteret_sandbox.catalog.planetary import pc_items_path
 
 __all__ = [
@@ -70,5 +72,6 @@ __all__ = [
     "SF_JAN_MAR_LOW_CLOUD_COUNT",
     "SampleCatalog",
     "build_sample_catalog",
+    "cog_item",
     "pc_items_path",
 ]
