@@ -195,6 +195,12 @@ def test_an_internal_mask_alone_says_what_is_valid(tmp_path: Path, nodata: int |
     np.testing.assert_array_equal(result.valid[0, 0], valid)
     np.testing.assert_array_equal(result.data[0, 0], stored)  # values under mask 0 kept
     assert not valid.all() and (stored[~valid] != 0).any()  # the case is not trivial
+    xs, ys, table = _points(path)  # points are null where GDAL's sample masks them
+    want = _gdal_points(path, xs, ys)
+    got = table.column("b")
+    np.testing.assert_array_equal(np.asarray(got.is_null()), np.ma.getmaskarray(want))
+    np.testing.assert_array_equal(got.fill_null(0).to_numpy(), want.filled(0))
+    assert 0 < got.null_count < len(got)
 
 
 def test_a_quarter_turned_grid_reads_at_its_pixel_size(tmp_path: Path) -> None:

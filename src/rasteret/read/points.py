@@ -24,8 +24,10 @@ from rasteret.read.engine import fetch_and_decode, scratch_for
 from rasteret.read.inflight import RowSpan
 from rasteret.read.plan import TileJob, TileKey
 from rasteret.read.reader import (
+    BandSource,
     SceneSource,
     crs_of_header,
+    mask_of,
     nodata_of,
     sparse_value,
     transform_of_header,
@@ -72,11 +74,40 @@ async def sample_points_async(
     values: dict[tuple[int, int], npt.NDArray[Any]] = {}
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
     nodata: dict[tuple[int, int], float | None] = {}  # each scene's own, as GDAL's mask
+    masks: dict[tuple[int, int], npt.NDArray[np.uint8]] = {}  # internal masks, 0 = no data
     jobs: dict[TileKey, TileJob] = {}
-    gathers: dict[TileKey, list[tuple[tuple[int, int], npt.NDArray[np.int64], Any, Any, int]]]
+    gathers: dict[TileKey, list[tuple[npt.NDArray[Any], npt.NDArray[np.int64], Any, Any, int]]]
     gathers = defaultdict(list)
     projected: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
     placed: dict[tuple[Any, ...], _Placement] = {}
+
+    def gather(
+        src: BandSource, ifd: IfdLayout, placement: _Placement, into: npt.NDArray[Any], empty: float
+    ) -> None:
+        """Plan reading ``ifd`` at the placed points into ``into`` (``empty``: sparse tiles)."""
+        th = ifd.tile_height
+        planes = ifd.planar_config == 2 and ifd.samples_per_pixel > 1
+        shift = src.sample * ifd.tiles_across * ifd.tiles_down if planes else 0
+        sample = 0 if ifd.planar_config == 2 or ifd.samples_per_pixel == 1 else src.sample
+        for t0, pts, tile_rows, tile_cols in placement.tiles:
+            t = t0 + shift
+            length = int(ifd.tile_byte_counts[t])
+            if length == 0:  # sparse tile: GDAL reads nodata / 0
+                into[pts] = empty
+                continue
+            key = TileKey(url=src.url, ifd_index=ifd.ifd_index, tile_index=t)
+            if key not in jobs:
+                tile_row = t0 // ifd.tiles_across
+                jobs[key] = TileJob(
+                    key=key,
+                    offset=int(ifd.tile_offsets[t]),
+                    length=length,
+                    rows=th if ifd.tiled else min(th, ifd.height - tile_row * th),
+                    ifd=ifd,
+                    byte_order=src.header.byte_order,
+                )
+            gathers[key].append((into, pts, tile_rows, tile_cols, sample))
+
     for n, scene in enumerate(scenes):
         for c, band in enumerate(bands):
             src = scene.bands.get(band)
@@ -108,31 +139,16 @@ async def sample_points_async(
                 placement = placed[grid] = _place(ifd, transform, *projected[key_crs])
             values[(n, c)] = np.zeros(n_points, dtype=np.dtype(ifd.dtype))
             hits[(n, c)] = np.zeros(n_points, dtype=bool)
-            nodata[(n, c)] = nodata_of(src.header)
+            mask_ifd = mask_of(src.header, ifd)
+            # GDAL's mask: the internal mask alone when the file has one, else the nodata
+            nodata[(n, c)] = nodata_of(src.header) if mask_ifd is None else None
             if placement.inside.size == 0:
                 continue
-            th = ifd.tile_height
-            planes = ifd.planar_config == 2 and ifd.samples_per_pixel > 1
-            shift = src.sample * ifd.tiles_across * ifd.tiles_down if planes else 0
-            sample = 0 if ifd.planar_config == 2 else src.sample
-            for t0, pts, tile_rows, tile_cols in placement.tiles:
-                t = t0 + shift
-                length = int(ifd.tile_byte_counts[t])
-                if length == 0:  # sparse tile: GDAL reads nodata / 0
-                    values[(n, c)][pts] = sparse_value(src.header)
-                    continue
-                key = TileKey(url=src.url, ifd_index=ifd.ifd_index, tile_index=t)
-                if key not in jobs:
-                    tile_row = t0 // ifd.tiles_across
-                    jobs[key] = TileJob(
-                        key=key,
-                        offset=int(ifd.tile_offsets[t]),
-                        length=length,
-                        rows=th if ifd.tiled else min(th, ifd.height - tile_row * th),
-                        ifd=ifd,
-                        byte_order=src.header.byte_order,
-                    )
-                gathers[key].append(((n, c), pts, tile_rows, tile_cols, sample))
+            gather(src, ifd, placement, values[(n, c)], sparse_value(src.header))
+            if mask_ifd is not None:
+                masks[(n, c)] = np.zeros(n_points, dtype=np.uint8)
+                mask_place = _place(mask_ifd, transform, *projected[key_crs])
+                gather(src, mask_ifd, mask_place, masks[(n, c)], 0)
             hits[(n, c)][placement.inside] = True
 
     def rows_needed(job: TileJob) -> RowSpan:
@@ -141,8 +157,8 @@ async def sample_points_async(
         return min(r[0] for r in rows), max(r[1] for r in rows) + 1
 
     def consume(job: TileJob, tile: npt.NDArray[Any]) -> None:
-        for target, pts, tr_, tc_, sample in gathers[job.key]:
-            values[target][pts] = tile[tr_, tc_, sample]
+        for into, pts, tr_, tc_, sample in gathers[job.key]:
+            into[pts] = tile[tr_, tc_, sample]
 
     await fetch_and_decode(
         jobs.values(),
@@ -154,7 +170,9 @@ async def sample_points_async(
         on_tile=on_tile,
         expected=expected,
     )
-    return _to_table(scenes, bands, n_points=n_points, values=values, hits=hits, nodata=nodata)
+    return _to_table(
+        scenes, bands, n_points=n_points, values=values, hits=hits, nodata=nodata, masks=masks
+    )
 
 
 @dataclass(frozen=True)
@@ -201,6 +219,7 @@ def _to_table(
     values: dict[tuple[int, int], npt.NDArray[Any]],
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]],
     nodata: dict[tuple[int, int], float | None],
+    masks: Mapping[tuple[int, int], npt.NDArray[np.uint8]] | None = None,
 ) -> pa.Table:
     """One row per (scene, point) the scene covers in any band, scene by scene.
 
@@ -235,7 +254,9 @@ def _to_table(
         ),
     }
     for c, band in enumerate(bands):
-        table[band] = _band_column(c, covered, values=values, hits=hits, nodata=nodata)
+        table[band] = _band_column(
+            c, covered, values=values, hits=hits, nodata=nodata, masks=masks or {}
+        )
     return pa.table(table)
 
 
@@ -246,6 +267,7 @@ def _band_column(
     values: dict[tuple[int, int], npt.NDArray[Any]],
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]],
     nodata: dict[tuple[int, int], float | None],
+    masks: Mapping[tuple[int, int], npt.NDArray[np.uint8]],
 ) -> pa.Array[Any]:
     """Band ``c`` over the covered points of every scene, null outside it or at nodata."""
     parts: list[tuple[npt.NDArray[Any] | None, npt.NDArray[np.bool_]]] = []
@@ -255,6 +277,9 @@ def _band_column(
             continue
         vals = values[(n, c)][idx]
         valid = hits[(n, c)][idx]
+        mask = masks.get((n, c))
+        if mask is not None:
+            valid &= mask[idx] != 0
         nd = nodata.get((n, c))
         if nd is not None:
             valid &= ~np.isnan(vals) if np.isnan(nd) else vals != nd
