@@ -246,3 +246,38 @@ def _gdal_warp(path: Path, result: ArrayResult, resampling: str) -> np.ndarray:
             resampling=rasterio.warp.Resampling[resampling],
         )
     return want
+
+
+def test_an_alpha_sample_masks_the_other_bands(tmp_path: Path) -> None:
+    """RGBA: GDAL's mask of R, G and B is the alpha; the alpha band itself is all valid."""
+    rng = np.random.default_rng(7)
+    alpha = np.where(rng.random((H, W)) < 0.3, 0, 255).astype("uint8")
+    rgba = np.concatenate([rng.integers(0, 255, (3, H, W)), alpha[None]]).astype("uint8")
+    path = tmp_path / "rgba.tif"
+    profile = _profile({"width": W, "height": H, "count": 4, "dtype": "uint8"})
+    with rasterio.open(path, "w", photometric="RGB", alpha="YES", **profile) as dst:
+        dst.write(rgba)
+    raw = path.read_bytes()
+    header = parse_tiff_header(raw, source=str(path), file_size=len(raw))
+    bands = {f"b{s}": BandSource(url=path.as_uri(), header=header, sample=s) for s in range(4)}
+    scene = SceneSource(id="rgba", datetime=None, bands=bands)
+    prepared = prepare_aoi_read([scene], _inside_box(), UTM10, list(bands))
+    (result,) = asyncio.run(read_aois_async([prepared], ObstoreBackend()))
+    for s in range(4):
+        with rasterio.open(path) as src:
+            win = Window(1, 1, W - 2, H - 2)  # _inside_box: one pixel in from each edge
+            stored, mask = src.read(s + 1, window=win), src.read_masks(s + 1, window=win) > 0
+        np.testing.assert_array_equal(result.data[0, s], stored, err_msg=str(s))
+        np.testing.assert_array_equal(result.valid[0, s], mask, err_msg=str(s))
+    assert not result.valid[0, 0].all() and result.valid[0, 3].all()
+    xs, ys = rng.uniform(500_000, 503_000, 300), rng.uniform(4_198_000, 4_200_000, 300)
+    table = asyncio.run(
+        sample_points_async(
+            [scene], xs, ys, points_crs=UTM10, bands=["b0"], backend=ObstoreBackend()
+        )
+    )
+    with rasterio.open(path) as src:
+        want = np.ma.concatenate(list(src.sample(zip(xs, ys, strict=True), indexes=1, masked=True)))
+    np.testing.assert_array_equal(
+        np.asarray(table.column("b0").is_null()), np.ma.getmaskarray(want)
+    )

@@ -26,6 +26,7 @@ from rasteret.read.plan import TileJob, TileKey
 from rasteret.read.reader import (
     BandSource,
     SceneSource,
+    alpha_of,
     crs_of_header,
     mask_of,
     nodata_of,
@@ -74,7 +75,7 @@ async def sample_points_async(
     values: dict[tuple[int, int], npt.NDArray[Any]] = {}
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
     nodata: dict[tuple[int, int], float | None] = {}  # each scene's own, as GDAL's mask
-    masks: dict[tuple[int, int], npt.NDArray[np.uint8]] = {}  # internal masks, 0 = no data
+    masks: dict[tuple[int, int], npt.NDArray[Any]] = {}  # internal masks or alpha, 0 = no data
     jobs: dict[TileKey, TileJob] = {}
     gathers: dict[TileKey, list[tuple[npt.NDArray[Any], npt.NDArray[np.int64], Any, Any, int]]]
     gathers = defaultdict(list)
@@ -82,13 +83,22 @@ async def sample_points_async(
     placed: dict[tuple[Any, ...], _Placement] = {}
 
     def gather(
-        src: BandSource, ifd: IfdLayout, placement: _Placement, into: npt.NDArray[Any], empty: float
+        src: BandSource,
+        ifd: IfdLayout,
+        placement: _Placement,
+        into: npt.NDArray[Any],
+        *,
+        empty: float,
+        of_sample: int,
     ) -> None:
-        """Plan reading ``ifd`` at the placed points into ``into`` (``empty``: sparse tiles)."""
+        """Plan reading ``ifd``'s sample ``of_sample`` at the placed points into ``into``.
+
+        ``empty``: what sparse tiles (no bytes) hold.
+        """
         th = ifd.tile_height
         planes = ifd.planar_config == 2 and ifd.samples_per_pixel > 1
-        shift = src.sample * ifd.tiles_across * ifd.tiles_down if planes else 0
-        sample = 0 if ifd.planar_config == 2 or ifd.samples_per_pixel == 1 else src.sample
+        shift = of_sample * ifd.tiles_across * ifd.tiles_down if planes else 0
+        sample = 0 if ifd.planar_config == 2 or ifd.samples_per_pixel == 1 else of_sample
         for t0, pts, tile_rows, tile_cols in placement.tiles:
             t = t0 + shift
             length = int(ifd.tile_byte_counts[t])
@@ -139,16 +149,21 @@ async def sample_points_async(
                 placement = placed[grid] = _place(ifd, transform, *projected[key_crs])
             values[(n, c)] = np.zeros(n_points, dtype=np.dtype(ifd.dtype))
             hits[(n, c)] = np.zeros(n_points, dtype=bool)
-            mask_ifd = mask_of(src.header, ifd)
-            # GDAL's mask: the internal mask alone when the file has one, else the nodata
-            nodata[(n, c)] = nodata_of(src.header) if mask_ifd is None else None
+            mask_ifd, alpha = mask_of(src.header, ifd), alpha_of(ifd, src.sample)
+            # GDAL's mask: the internal mask, else the alpha, else the nodata
+            masked = mask_ifd is not None or alpha is not None
+            nodata[(n, c)] = None if masked else nodata_of(src.header)
             if placement.inside.size == 0:
                 continue
-            gather(src, ifd, placement, values[(n, c)], sparse_value(src.header))
+            empty = sparse_value(src.header)
+            gather(src, ifd, placement, values[(n, c)], empty=empty, of_sample=src.sample)
             if mask_ifd is not None:
-                masks[(n, c)] = np.zeros(n_points, dtype=np.uint8)
+                masks[(n, c)] = np.zeros(n_points, dtype=np.dtype(mask_ifd.dtype))
                 mask_place = _place(mask_ifd, transform, *projected[key_crs])
-                gather(src, mask_ifd, mask_place, masks[(n, c)], 0)
+                gather(src, mask_ifd, mask_place, masks[(n, c)], empty=0, of_sample=0)
+            elif alpha is not None:
+                masks[(n, c)] = np.zeros(n_points, dtype=np.dtype(ifd.dtype))
+                gather(src, ifd, placement, masks[(n, c)], empty=0, of_sample=alpha)
             hits[(n, c)][placement.inside] = True
 
     def rows_needed(job: TileJob) -> RowSpan:
@@ -219,7 +234,7 @@ def _to_table(
     values: dict[tuple[int, int], npt.NDArray[Any]],
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]],
     nodata: dict[tuple[int, int], float | None],
-    masks: Mapping[tuple[int, int], npt.NDArray[np.uint8]] | None = None,
+    masks: Mapping[tuple[int, int], npt.NDArray[Any]] | None = None,
 ) -> pa.Table:
     """One row per (scene, point) the scene covers in any band, scene by scene.
 
@@ -267,7 +282,7 @@ def _band_column(
     values: dict[tuple[int, int], npt.NDArray[Any]],
     hits: dict[tuple[int, int], npt.NDArray[np.bool_]],
     nodata: dict[tuple[int, int], float | None],
-    masks: Mapping[tuple[int, int], npt.NDArray[np.uint8]],
+    masks: Mapping[tuple[int, int], npt.NDArray[Any]],
 ) -> pa.Array[Any]:
     """Band ``c`` over the covered points of every scene, null outside it or at nodata."""
     parts: list[tuple[npt.NDArray[Any] | None, npt.NDArray[np.bool_]]] = []

@@ -168,6 +168,18 @@ def mask_of(header: TiffHeader, ifd: IfdLayout) -> IfdLayout | None:
     return None
 
 
+def alpha_of(ifd: IfdLayout, sample: int) -> int | None:
+    """The sample GDAL masks ``sample`` by: the file's alpha (ExtraSamples 1 or 2), if any.
+
+    The alpha sample itself is not masked (GDAL: all valid), nor are files without one.
+    """
+    first_extra = ifd.samples_per_pixel - len(ifd.extra_samples)
+    for k, kind in enumerate(ifd.extra_samples):
+        if kind in (1, 2) and first_extra + k != sample:
+            return first_extra + k
+    return None
+
+
 def level_of(header: TiffHeader, overview: int | None, where: str) -> tuple[IfdLayout, Affine]:
     """The IFD to read and its transform: full resolution, or overview ``overview``.
 
@@ -547,23 +559,27 @@ def prepare_aoi_read(
         window: Window,
         shape: tuple[int, int],
     ) -> int | None:
-        """Plan ``window`` of the file's internal mask into a canvas of its own, if any.
+        """Plan ``window`` of the file's mask into a canvas of its own, if it has one.
 
-        GDAL's per-dataset mask: 0 = no data, and the nodata is then not used.
+        GDAL's per-dataset mask (0 = no data, and the nodata is then not used): the
+        internal mask, else the alpha sample (read from the band's own tiles).
         """
-        mask_ifd = mask_of(src.header, ifd)
+        mask_ifd, sample = mask_of(src.header, ifd), 0
         if mask_ifd is None:
-            return None
+            alpha = alpha_of(ifd, src.sample)
+            if alpha is None:
+                return None
+            mask_ifd, sample = ifd, alpha
         mask_planes.add(plane)
         mask_target = len(canvases)
-        canvases.append(np.zeros(shape, dtype=np.uint8))
+        canvases.append(np.zeros(shape, dtype=np.dtype(mask_ifd.dtype)))
         plan.add(
             *plan_window(
                 url=src.url,
                 ifd=mask_ifd,
                 byte_order=src.header.byte_order,
                 window=window,
-                sample=0,
+                sample=sample,
                 target=mask_target,
             )
         )
