@@ -124,8 +124,6 @@ class ChunkSpec:
     """Chunk rows."""
     width: int
     """Chunk columns."""
-    crs_wkt: str
-    """Output CRS."""
     aoi_wkb: bytes
     """The AOI in the output CRS (masking uses GDAL's rule, as the eager read)."""
     dtype: str
@@ -138,6 +136,11 @@ class ChunkSpec:
     """The whole read's grid, dtype, nodata and fills, which every chunk plans in."""
     backend_factory: BackendFactory | None = None
     """Makes the backend in the worker; None: ``create_backend`` with ``cloud_config``."""
+
+    @property
+    def crs_wkt(self) -> str:
+        """The output CRS (the frame's)."""
+        return self.frame.crs_wkt
 
 
 # --- the worker side ---------------------------------------------------------------------------
@@ -183,25 +186,24 @@ def _fill_scalar(value: float, dtype: np.dtype[Any]) -> Any:
 
 
 def read_chunk(rows: pa.Table, spec: ChunkSpec) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
-    """:func:`read_chunk_async` through the sync bridge (what a dask task calls)."""
-    return run_sync(read_chunk_async(rows, spec))
+    """:func:`read_chunk_async` of the rows' scenes through the sync bridge (a dask task)."""
+    scenes = scene_sources(rows, list(spec.bands), cloud_config=spec.cloud_config)
+    return run_sync(read_chunk_async(scenes, spec))
 
 
 async def read_chunk_async(
-    rows: pa.Table, spec: ChunkSpec, scenes: Sequence[SceneSource] | None = None
+    scenes: Sequence[SceneSource], spec: ChunkSpec
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
-    """Read one chunk: ``(data [n, C, h, w], valid [n, C, h, w])`` for the rows' scenes.
+    """Read one chunk: ``(data [n, C, h, w], valid [n, C, h, w])`` for ``scenes``.
 
     The chunk is planned as an exact pixel box of the output grid (inset by a quarter
     pixel so the window cannot grow by floating-point noise), then masked by the AOI.
-    ``scenes``: the rows' sources already decoded with ``spec``'s bands and cloud config
-    (a dataset reading many chips of the same rows decodes them once).
+    ``scenes``: index rows decoded with ``spec``'s bands and cloud config
+    (:func:`~rasteret.read.sources.scene_sources`; a dataset decodes its rows once).
 
     The chunk is planned in the whole read's frame (``spec.frame``): the same grid,
     dtype, nodata and fills whichever of the read's scenes this chunk holds.
     """
-    if scenes is None:
-        scenes = scene_sources(rows, list(spec.bands), cloud_config=spec.cloud_config)
     if not any(s.bands.get(b) is not None for s in scenes for b in spec.bands):
         return _empty_chunk(spec, len(scenes))
     transform = Affine(*spec.transform)
@@ -318,7 +320,7 @@ def lazy_read(
     transform, (height, width) = Affine(*frame.transform), frame.shape
     dst_aoi = transform_geometry(aoi, aoi_crs, probe.crs)
     dtype = probe.data.dtype
-    crs_wkt = probe.crs.to_wkt()
+    crs_wkt = frame.crs_wkt
     spec_options = dict(options)
     spec_options["target_crs"] = crs_wkt
     spec_options.pop("resolution", None)
@@ -358,7 +360,6 @@ def lazy_read(
                     transform=tuple(chunk_transform)[:6],
                     height=yn,
                     width=xn,
-                    crs_wkt=crs_wkt,
                     aoi_wkb=shapely.to_wkb(dst_aoi),
                     dtype=dtype.str,
                     fill_values=tuple(probe.fill_values),

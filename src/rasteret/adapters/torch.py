@@ -193,10 +193,9 @@ class ChipDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]:
         row, col, scene = self.chip(int(index))
         transform = self.window_transform(row, col)
-        rows = self.rows if scene is None else self.rows.slice(scene, 1)
         scenes = self.scenes() if scene is None else self.scenes()[scene : scene + 1]
         spec = replace(self.spec, transform=tuple(transform)[:6])
-        data, valid = _run_in_process(read_chunk_async(rows, spec, scenes), self.owner_pid)
+        data, valid = _run_in_process(read_chunk_async(scenes, spec), self.owner_pid)
         if scene is not None:
             data, valid = data[0], valid[0]
         x0, y0 = transform.c, transform.f
@@ -247,9 +246,7 @@ def _geo_dataset_class() -> type[ChipDataset]:
             col = round((float(xs.start) - transform.c) / transform.a)
             row = round((float(ys.stop) - transform.f) / transform.e)
             spec = replace(self.spec, transform=tuple(self.window_transform(row, col))[:6])
-            data, valid = _run_in_process(
-                read_chunk_async(self.rows, spec, self.scenes()), self.owner_pid
-            )
+            data, valid = _run_in_process(read_chunk_async(self.scenes(), spec), self.owner_pid)
             return {
                 "image": _as_tensor(data if self.time_series else data[0]),
                 "mask": torch.from_numpy(valid if self.time_series else valid[0]),
@@ -322,7 +319,6 @@ def make_dataset(
         transform=tuple(transform)[:6],
         height=chip_size,
         width=chip_size,
-        crs_wkt=probe.crs.to_wkt(),
         aoi_wkb=shapely.to_wkb(transform_geometry(aoi, aoi_crs, probe.crs)),
         dtype=probe.data.dtype.str,
         fill_values=tuple(probe.fill_values),

@@ -26,9 +26,8 @@ from rasteret.read.plan import TileJob, TileKey
 from rasteret.read.reader import (
     BandSource,
     SceneSource,
-    alpha_of,
     crs_of_header,
-    mask_of,
+    dataset_mask,
     nodata_of,
     sparse_value,
     transform_of_header,
@@ -149,21 +148,21 @@ async def sample_points_async(
                 placement = placed[grid] = _place(ifd, transform, *projected[key_crs])
             values[(n, c)] = np.zeros(n_points, dtype=np.dtype(ifd.dtype))
             hits[(n, c)] = np.zeros(n_points, dtype=bool)
-            mask_ifd, alpha = mask_of(src.header, ifd), alpha_of(ifd, src.sample)
-            # GDAL's mask: the internal mask, else the alpha, else the nodata
-            masked = mask_ifd is not None or alpha is not None
-            nodata[(n, c)] = None if masked else nodata_of(src.header)
+            mask = dataset_mask(src.header, ifd, src.sample)  # GDAL's mask, else the nodata
+            nodata[(n, c)] = None if mask is not None else nodata_of(src.header)
             if placement.inside.size == 0:
                 continue
             empty = sparse_value(src.header)
             gather(src, ifd, placement, values[(n, c)], empty=empty, of_sample=src.sample)
-            if mask_ifd is not None:
+            if mask is not None:
+                mask_ifd, mask_sample = mask
                 masks[(n, c)] = np.zeros(n_points, dtype=np.dtype(mask_ifd.dtype))
-                mask_place = _place(mask_ifd, transform, *projected[key_crs])
-                gather(src, mask_ifd, mask_place, masks[(n, c)], empty=0, of_sample=0)
-            elif alpha is not None:
-                masks[(n, c)] = np.zeros(n_points, dtype=np.dtype(ifd.dtype))
-                gather(src, ifd, placement, masks[(n, c)], empty=0, of_sample=alpha)
+                mask_place = (
+                    placement
+                    if mask_ifd is ifd
+                    else _place(mask_ifd, transform, *projected[key_crs])
+                )
+                gather(src, mask_ifd, mask_place, masks[(n, c)], empty=0, of_sample=mask_sample)
             hits[(n, c)][placement.inside] = True
 
     def rows_needed(job: TileJob) -> RowSpan:

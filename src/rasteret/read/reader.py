@@ -180,6 +180,19 @@ def alpha_of(ifd: IfdLayout, sample: int) -> int | None:
     return None
 
 
+def dataset_mask(header: TiffHeader, ifd: IfdLayout, sample: int) -> tuple[IfdLayout, int] | None:
+    """Where GDAL's per-dataset mask of ``sample`` of ``ifd`` is: ``(ifd, sample)`` to read.
+
+    The internal mask when the file has one, else its alpha sample; None for neither
+    (the nodata then decides). 0 in the mask means no data, and the nodata is not used.
+    """
+    mask_ifd = mask_of(header, ifd)
+    if mask_ifd is not None:
+        return mask_ifd, 0
+    alpha = alpha_of(ifd, sample)
+    return None if alpha is None else (ifd, alpha)
+
+
 def level_of(header: TiffHeader, overview: int | None, where: str) -> tuple[IfdLayout, Affine]:
     """The IFD to read and its transform: full resolution, or overview ``overview``.
 
@@ -559,17 +572,11 @@ def prepare_aoi_read(
         window: Window,
         shape: tuple[int, int],
     ) -> int | None:
-        """Plan ``window`` of the file's mask into a canvas of its own, if it has one.
-
-        GDAL's per-dataset mask (0 = no data, and the nodata is then not used): the
-        internal mask, else the alpha sample (read from the band's own tiles).
-        """
-        mask_ifd, sample = mask_of(src.header, ifd), 0
-        if mask_ifd is None:
-            alpha = alpha_of(ifd, src.sample)
-            if alpha is None:
-                return None
-            mask_ifd, sample = ifd, alpha
+        """Plan ``window`` of the file's :func:`dataset_mask` into a canvas of its own."""
+        found = dataset_mask(src.header, ifd, src.sample)
+        if found is None:
+            return None
+        mask_ifd, sample = found
         mask_planes.add(plane)
         mask_target = len(canvases)
         canvases.append(np.zeros(shape, dtype=np.dtype(mask_ifd.dtype)))
