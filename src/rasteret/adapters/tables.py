@@ -39,14 +39,16 @@ def _from_geodataframe(obj: Any) -> pa.Table:
     column = frame.geometry.name
     plain = frame.drop(columns=[column]).copy()
     plain[schema.GEOMETRY] = frame.geometry.to_wkb()
-    table = pa.Table.from_pandas(plain, preserve_index=False)
-    for name in plain.columns:
-        values = plain[name]
-        if values.dtype == object and any(isinstance(v, Mapping) for v in values):
-            table = table.set_column(
-                table.schema.get_field_index(name), str(name), _struct_from_pandas(name, values)
-            )
-    return table
+    structs = {
+        name: _struct_from_pandas(name, plain[name])
+        for name in plain.columns
+        if plain[name].dtype == object and any(isinstance(v, Mapping) for v in plain[name])
+    }
+    # the layout columns are converted once, above; from_pandas only holds their places
+    rest = pa.Table.from_pandas(plain.assign(**dict.fromkeys(structs)), preserve_index=False)
+    for name, array in structs.items():
+        rest = rest.set_column(rest.schema.get_field_index(name), str(name), array)
+    return rest
 
 
 def _struct_from_pandas(name: str, values: Any) -> pa.Array[Any]:
