@@ -801,16 +801,8 @@ class Collection:
                     )
                 options["backend"] = factory()
             result = await self.get_numpy_async(geometries, _band_list(bands), **options)
-        results = result if isinstance(result, list) else [result]
-        clouds = dict(
-            zip(
-                self._table.column(schema.ID).to_pylist(),
-                self._table.column(schema.CLOUD_COVER).to_pylist(),
-                strict=True,
-            )
-        )
-        props = {"eo:cloud_cover": [clouds.get(i) for i in results[0].ids]}
-        return to_dataset(result, scene_properties=props)
+        first = result[0] if isinstance(result, list) else result
+        return to_dataset(result, scene_properties={"eo:cloud_cover": list(first.cloud_cover)})
 
     def _lazy_result(
         self,

@@ -31,6 +31,7 @@ def make_result(
         valid=data % 3 != 0,
         ids=ids,
         datetimes=tuple(datetime(2024, 5, 1 + i, 19, tzinfo=UTC) for i in range(n)),
+        cloud_cover=(None,) * n,
         bands=("B04", "B08"),
         transform=Affine(10.0, 0.0, origin[0], 0.0, -10.0, origin[1]),
         crs=UTM,

@@ -47,6 +47,7 @@ def make_result(
         valid=valid,
         ids=ids,
         datetimes=tuple(datetime(2024, 1, 1 + 5 * i, 18, 30, tzinfo=UTC) for i in range(n)),
+        cloud_cover=(None,) * n,
         bands=("B04", "B08"),
         transform=transform,
         crs=UTM,

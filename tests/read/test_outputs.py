@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas
 import numpy as np
+import pyarrow as pa
 import pytest
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import shapely
@@ -58,3 +59,27 @@ def test_get_xarray_stacks_aois_of_different_sizes(s2_sf: rasteret.Collection) -
     h, w = alone.data.shape[-2:]
     np.testing.assert_array_equal(ds["B04"].values[1, :, :h, :w], alone.data)
     assert not ds["B04_valid"].values[1, :, h:, :].any()
+
+
+@pytest.mark.parametrize("chunks", [None, {"x": 64, "y": 64}])
+def test_cloud_cover_follows_each_row_where_ids_repeat(
+    s2_sf: rasteret.Collection, chunks: dict[str, int] | None
+) -> None:
+    # The same items twice with other cloud covers (say, one item id in two STAC
+    # collections): each slice carries the cover of the row it was read from.
+    table = s2_sf.to_table()
+    col = table.schema.get_field_index("eo:cloud_cover")
+    first = table.column(col).to_pylist()
+    twins = table.set_column(
+        col, table.schema.field(col), pa.array([90.0 + i for i in range(len(first))])
+    )
+    doubled = rasteret.Collection(pa.concat_tables([table, twins]), s2_sf.manifest)
+    ds = doubled.get_xarray(AOI, "B04", chunks=chunks)
+    assert list(ds["id"].values) == [*table.column("id").to_pylist()] * 2
+    np.testing.assert_array_equal(
+        ds["eo:cloud_cover"].values,
+        np.array([*first, *(90.0 + i for i in range(len(first)))], dtype=float),
+    )
+    arrays = doubled.get_numpy(AOI, "B04")
+    assert not isinstance(arrays, list)
+    assert list(arrays.cloud_cover) == [*first, *(90.0 + i for i in range(len(first)))]

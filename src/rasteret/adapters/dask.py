@@ -380,6 +380,7 @@ def lazy_read(
         valid=valid,  # type: ignore[arg-type]
         ids=tuple(s.id for s in scenes),
         datetimes=tuple(s.datetime for s in scenes),
+        cloud_cover=tuple(s.cloud_cover for s in scenes),
         bands=tuple(bands),
         transform=transform,
         crs=probe.crs,

@@ -69,6 +69,8 @@ class SceneSource:
     """STAC item id."""
     datetime: datetime | None
     """Acquisition time."""
+    cloud_cover: float | None = None
+    """The item's ``eo:cloud_cover`` in percent, when it has one."""
     bands: Mapping[str, BandSource | None]
     """Band code -> source."""
 
@@ -86,6 +88,9 @@ class ArrayResult:
     """Scene id of each of the N slices."""
     datetimes: tuple[datetime | None, ...]
     """Acquisition time of each of the N slices."""
+    cloud_cover: tuple[float | None, ...]
+    """``eo:cloud_cover`` of each of the N slices (None where the item has none); taken
+    from the slice's own row, so it stays right where item ids repeat."""
     bands: tuple[str, ...]
     """Band code of each of the C channels."""
     transform: Affine
@@ -746,6 +751,7 @@ def prepare_aoi_read(
             valid=valid,
             ids=tuple(s.id for s in scenes),
             datetimes=tuple(s.datetime for s in scenes),
+            cloud_cover=tuple(s.cloud_cover for s in scenes),
             bands=tuple(bands),
             transform=grid.transform,
             crs=grid.crs,

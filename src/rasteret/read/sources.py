@@ -95,11 +95,12 @@ def scene_sources(
         raise BandMappingError(
             f"bands {unknown} are not in this collection; it has {list(available)}"
         )
-    head = table.select([schema.ID, schema.DATETIME])
+    head = table.select([schema.ID, schema.DATETIME, schema.CLOUD_COVER])
     if rows is not None:
         head = filter_rows(head, rows)
     ids = [str(i) for i in head.column(schema.ID).to_pylist()]
     times = datetimes(head.column(schema.DATETIME))
+    clouds = head.column(schema.CLOUD_COVER).to_pylist()
     per_band: dict[str, list[BandSource | None]] = {}
     missing = []
     for code in bands:
@@ -120,6 +121,7 @@ def scene_sources(
         SceneSource(
             id=item_id,
             datetime=times[i],
+            cloud_cover=clouds[i],
             bands={code: per_band[code][i] for code in bands},
         )
         for i, item_id in enumerate(ids)
