@@ -3,7 +3,11 @@ dask.distributed worker processes, equal to the eager read pixel for pixel."""
 
 from __future__ import annotations
 
+import collections
+import functools
 import pickle
+from types import SimpleNamespace
+from typing import Any
 
 import dask
 import numpy as np
@@ -12,7 +16,9 @@ import shapely
 from distributed import Client, LocalCluster
 
 import rasteret
+from rasteret.adapters import dask as lazy
 from rasteret.adapters.dask import normalize_chunks
+from rasteret.io.backend import ObstoreBackend
 
 AOI = shapely.Polygon([(-122.30, 37.72), (-122.28, 37.725), (-122.285, 37.74), (-122.30, 37.735)])
 CHUNKS = {"time": 2, "y": 64, "x": 50}
@@ -73,3 +79,35 @@ def test_backend_factory_reads(s2: rasteret.Collection) -> None:
     eager = s2.get_xarray(AOI, "B04")
     lazy = s2.get_xarray(AOI, "B04", chunks=64, backend_factory=rasteret.create_backend)
     np.testing.assert_array_equal(lazy["B04"].values, eager["B04"].values)
+
+
+_MADE: list[int] = []
+
+
+def _made(n: int) -> Any:
+    """A backend factory with a stable dask token per ``n``, counting what it makes."""
+    _MADE.append(n)
+    return ObstoreBackend()
+
+
+def test_worker_backends_are_few_and_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lazy, "_backends", collections.OrderedDict())
+    made = _MADE
+    made.clear()
+
+    def spec(n: int) -> Any:  # the two fields _worker_backend reads of a ChunkSpec
+        return SimpleNamespace(backend_factory=functools.partial(_made, n), cloud_config={})
+
+    # a forked child inherits its parent's entries; they must not be kept or used
+    lazy._backends[(-1, "factory:parent")] = ObstoreBackend()
+    first = lazy._worker_backend(spec(0))
+    assert (-1, "factory:parent") not in lazy._backends
+    assert lazy._worker_backend(spec(0)) is first and made == [0]  # reused, not remade
+    for n in range(1, 20):  # a factory per task (its token differs each time)
+        lazy._worker_backend(spec(n))
+    assert len(lazy._backends) == lazy.MAX_WORKER_BACKENDS
+    assert made == list(range(20))
+    lazy._worker_backend(spec(19))
+    assert made == list(range(20))  # the latest ones are still there
+    lazy._worker_backend(spec(0))
+    assert made == [*range(20), 0]  # the oldest was dropped and is made anew

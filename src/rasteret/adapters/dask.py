@@ -27,6 +27,7 @@ import operator
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,7 +146,10 @@ class ChunkSpec:
 
 # --- the worker side ---------------------------------------------------------------------------
 
-_backends: dict[tuple[int, str], StorageBackend] = {}
+MAX_WORKER_BACKENDS = 8
+"""Backends a worker process keeps (the most recently used); one per store is the norm."""
+
+_backends: OrderedDict[tuple[int, str], StorageBackend] = OrderedDict()
 _backends_lock = threading.Lock()
 
 
@@ -153,21 +157,31 @@ def _worker_backend(spec: ChunkSpec) -> StorageBackend:
     """The backend of this process, made on first use (never inherited across a fork).
 
     Keyed by ``os.getpid()``: a forked child sees its parent's entries but never uses
-    them, since the obstore runtime and connections behind them did not survive the fork.
+    them, since the obstore runtime and connections behind them did not survive the
+    fork; it drops them when it makes its own. At most :data:`MAX_WORKER_BACKENDS` are
+    kept, least recently used first out, so a factory whose token differs per task
+    (a closure over fresh objects, say) costs a backend per task but no growing cache.
+    A dropped backend stays alive as long as a read still holds it.
     """
+    pid = os.getpid()
     if spec.backend_factory is not None:
-        key = (os.getpid(), f"factory:{tokenize(spec.backend_factory)}")
+        key = (pid, f"factory:{tokenize(spec.backend_factory)}")
     else:
-        key = (os.getpid(), json.dumps(dict(spec.cloud_config), sort_keys=True, default=str))
+        key = (pid, json.dumps(dict(spec.cloud_config), sort_keys=True, default=str))
     with _backends_lock:
         backend = _backends.get(key)
-        if backend is None:
-            if spec.backend_factory is not None:
-                backend = spec.backend_factory()
-            else:
-                config = CloudConfig.from_dict(dict(spec.cloud_config))
-                backend = create_backend(cloud_config=config)
-            _backends[key] = backend
+        if backend is not None:
+            _backends.move_to_end(key)
+            return backend
+        if spec.backend_factory is not None:
+            backend = spec.backend_factory()
+        else:
+            backend = create_backend(cloud_config=CloudConfig.from_dict(dict(spec.cloud_config)))
+        for stale in [k for k in _backends if k[0] != pid]:
+            del _backends[stale]
+        _backends[key] = backend
+        while len(_backends) > MAX_WORKER_BACKENDS:
+            _backends.popitem(last=False)
         return backend
 
 
