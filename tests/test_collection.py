@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import duckdb
+import geopandas
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 import shapely
 
@@ -24,6 +29,7 @@ from rasteret.errors import (
 from rasteret.index import schema
 from rasteret.index.manifest import BuildSummary, Failure, Manifest
 from rasteret.index.records import records_to_table
+from rasteret.index.storage import MANIFEST_KEY
 from rasteret.index.workspace import Workspace
 
 
@@ -137,6 +143,18 @@ def test_headers_come_back(coll: Collection) -> None:
         ({"ids": (i for i in ("sf-2", "alps"))}, ["sf-2", "alps"]),
         ({"ids": ["sf-1", "sf-2", "fiji"], "cloud_cover_lt": 10}, ["sf-1", "fiji"]),
         ({"ids": []}, []),
+        # read as the build reads them: calendar periods, NumPy numbers and arrays
+        ({"date_range": ("2024-01", "2024-01")}, ["sf-1", "sf-2", "alps", "fiji"]),
+        ({"date_range": ("2023", "2024")}, ["sf-1", "sf-2", "alps", "fiji"]),
+        ({"date_range": (None, None)}, ["sf-1", "sf-2", "alps", "fiji"]),
+        ({"cloud_cover_lt": np.int64(10)}, ["sf-1", "fiji"]),
+        ({"cloud_cover_lt": np.float32(10)}, ["sf-1", "fiji"]),
+        ({"bbox": np.array([-123.0, 37.0, -121.0, 39.0])}, ["sf-1", "sf-2"]),
+        # a GeoDataFrame's own CRS is used
+        (
+            {"geometries": geopandas.GeoSeries([shapely.Point(10.5, 45.5)], crs=4326).to_crs(3857)},
+            ["alps"],
+        ),
     ],
 )
 def test_subset(coll: Collection, kwargs: dict[str, object], expected: list[str]) -> None:
@@ -175,6 +193,10 @@ def test_date_range_overlaps_item_ranges() -> None:
         {"ids": b"alps"},
         {"ids": ["alps", 7]},
         {"ids": {"alps": 1}},
+        {"date_range": ("2024-01-01", "20240105")},  # the build refuses compact dates too
+        {"date_range": ("2024-01-01", pd.NaT)},
+        {"cloud_cover_lt": math.nan},
+        {"geometries": {"type": "Blob", "coordinates": []}},
     ],
 )
 def test_subset_rejects_bad_input(coll: Collection, kwargs: dict[str, object]) -> None:
@@ -277,3 +299,68 @@ def test_load_refuses_non_index_files(tmp_path: Path) -> None:
 def test_constructor_checks_bands_against_manifest(coll: Collection) -> None:
     with pytest.raises(IndexFormatError):
         Collection(coll.to_table(), Manifest.create(name="x", params={}, bands={}))
+
+
+def test_bbox_only_items_across_the_antimeridian() -> None:
+    # no geometry, and a bbox with xmin > xmax: the footprint is the two boxes either side
+    item = F.make_item("dateline", bbox=(170.0, 20.0, -170.0, 30.0))
+    item["geometry"] = None
+    c = Collection(
+        records_to_table([F.make_record(item)], tuple(F.BANDS)),
+        Manifest.create(name="r", params={}, bands=F.BANDS),
+    )
+    assert ids(c.subset(bbox=(175, 22, -175, 28))) == ["dateline"]
+    assert ids(c.subset(bbox=(-175, 22, -172, 28))) == ["dateline"]
+    assert ids(c.subset(bbox=(-5, 22, 5, 28))) == []
+
+
+def test_from_table_takes_columns_in_any_order_and_refuses_null_ids(coll: Collection) -> None:
+    t = coll.to_table()
+    reordered = Collection.from_table(t.select(t.column_names[::-1]), like=coll)
+    assert reordered.to_table().equals(t)
+    no_id = t.set_column(0, pa.field(schema.ID, pa.string()), pa.array([None, "a", "b", "c"]))
+    with pytest.raises(InvalidInputError, match="null item id"):
+        Collection.from_table(no_id, like=coll)
+
+
+def test_from_pandas_keeps_a_nan_nodata(coll: Collection) -> None:
+    # a NaN inside a band's layout dict is a value (the nodata), not pandas' missing float
+    t = coll.to_table()
+    col = t.schema.get_field_index("band:B04")
+    rows = t.column(col).to_pylist()
+    for row in rows:
+        row["nodata"] = math.nan
+    t = t.set_column(col, t.schema.field(col), pa.array(rows, t.schema.field(col).type))
+    back = Collection.from_table(t.to_pandas(), like=coll)
+    nodata = [h.nodata if h is not None else "no header" for h in back.headers("B04")]
+    assert all(isinstance(v, float) and math.isnan(v) for v in nodata), nodata
+
+
+def test_wrong_types_name_the_argument(coll: Collection) -> None:
+    with pytest.raises(InvalidInputError, match="like"):
+        Collection.from_table(coll.to_table(), like=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="manifest"):
+        Collection(coll.to_table(), None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="table"):
+        Collection("rows", coll.manifest)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="path"):
+        Collection(coll.to_table(), coll.manifest, 5)  # type: ignore[arg-type]
+
+
+def test_export_to_a_new_directory(coll: Collection, tmp_path: Path) -> None:
+    out = coll.export(f"{tmp_path / 'new'}/")
+    assert out == tmp_path / "new" / "index.parquet"
+    assert len(load(tmp_path / "new")) == 4
+
+
+def test_manifest_that_is_not_an_object_or_lacks_bands(coll: Collection, tmp_path: Path) -> None:
+    meta = {MANIFEST_KEY: json.dumps([1, 2]).encode()}
+    pq.write_table(coll.to_table().replace_schema_metadata(meta), tmp_path / "list.parquet")
+    with pytest.raises(IndexFormatError, match="not a JSON object"):
+        load(tmp_path / "list.parquet")
+    data = coll.manifest.to_dict()
+    del data["bands"]
+    meta = {MANIFEST_KEY: json.dumps(data).encode()}
+    pq.write_table(coll.to_table().replace_schema_metadata(meta), tmp_path / "nob.parquet")
+    with pytest.raises(IndexFormatError, match=r"nob\.parquet: malformed rasteret manifest"):
+        load(tmp_path / "nob.parquet")

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
-import re
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import datetime
+from numbers import Real
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -55,7 +54,7 @@ from rasteret.index.workspace import INDEX_FILE, Workspace, validate_name
 from rasteret.io import CloudConfig, StorageBackend, create_backend
 from rasteret.io.sync import on_bridge, run_sync
 from rasteret.progress import ProgressBar
-from rasteret.read.geometry import normalize_geometries, normalize_points
+from rasteret.read.geometry import normalize_geometries, normalize_points, normalize_shapes
 from rasteret.read.grid import transform_geometry
 from rasteret.read.points import sample_points_async
 from rasteret.read.reader import (
@@ -69,6 +68,7 @@ from rasteret.read.sources import SourceCache, scene_sources
 from rasteret.read.warp import IMPLEMENTED as _WARP_METHODS
 from rasteret.read.warp import Resampling
 from rasteret.refresh import refresh_stale
+from rasteret.stac.inputs import normalize_bbox, normalize_date_range, split_antimeridian
 from rasteret.tiff.types import TiffHeader
 
 __all__ = ["Collection", "Scene", "as_collection", "load"]
@@ -92,49 +92,7 @@ class Scene:
     """STAC collection id."""
 
 
-# --- input normalisation (private; kept local so collection never imports stac) ---------------
-
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _date_bound(value: Any, *, end: bool) -> datetime | None:
-    """One end of a date range: None for open; whole days are inclusive at either end."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "..")):
-        return None
-    day: date | None = None
-    if isinstance(value, datetime):
-        return _as_utc(value)
-    if isinstance(value, date):
-        day = value
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            if _DATE_ONLY.match(text):
-                day = date.fromisoformat(text)
-            else:
-                return _as_utc(datetime.fromisoformat(text))
-        except ValueError as err:
-            raise InvalidInputError("date_range", value, "not an ISO 8601 date") from err
-    else:
-        raise InvalidInputError("date_range", value, "expected an ISO date string or datetime")
-    if end:
-        return datetime.combine(day, time.max, tzinfo=UTC)
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def _date_range(value: Any) -> tuple[datetime | None, datetime | None]:
-    if isinstance(value, str) and "/" in value:
-        value = value.split("/")
-    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
-        raise InvalidInputError("date_range", value, "expected (start, end)")
-    start, stop = _date_bound(value[0], end=False), _date_bound(value[1], end=True)
-    if start is not None and stop is not None and start > stop:
-        raise InvalidInputError("date_range", value, "start is after end")
-    return start, stop
+# --- input normalisation: bboxes and dates as the build reads them -----------------------------
 
 
 def _item_spans(
@@ -173,60 +131,10 @@ def _id_list(value: Any) -> list[str]:
 
 
 def _bbox_boxes(value: Any) -> list[shapely.Geometry]:
-    """CRS84 boxes for a bbox; one crossing the antimeridian (xmin > xmax) becomes two."""
-    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 4:
-        raise InvalidInputError("bbox", value, "expected (minx, miny, maxx, maxy)")
-    try:
-        xmin, ymin, xmax, ymax = (float(v) for v in value)
-    except (TypeError, ValueError) as err:
-        raise InvalidInputError("bbox", value, "coordinates must be numbers") from err
-    if not all(np.isfinite([xmin, ymin, xmax, ymax])):
-        raise InvalidInputError("bbox", value, "coordinates must be finite")
-    if ymin > ymax:
-        raise InvalidInputError("bbox", value, "miny is greater than maxy")
-    if not (-180 <= xmin <= 180 and -180 <= xmax <= 180 and ymin >= -90 and ymax <= 90):
-        raise InvalidInputError("bbox", value, "outside CRS84 (lon -180..180, lat -90..90)")
-    if xmin > xmax:
-        return [shapely.box(xmin, ymin, 180.0, ymax), shapely.box(-180.0, ymin, xmax, ymax)]
-    return [shapely.box(xmin, ymin, xmax, ymax)]
-
-
-def _to_geometries(value: Any) -> list[shapely.Geometry]:  # noqa: PLR0911 (one per input kind)
-    """Shapely geometries from what users have.
-
-    Accepts shapely, GeoJSON (geometry, Feature, FeatureCollection), ``__geo_interface__``,
-    WKB bytes, WKT or GeoJSON text, or a sequence of those.
-    """
-    if isinstance(value, shapely.Geometry):
-        return [value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        try:
-            return [shapely.from_wkb(bytes(value))]
-        except shapely.errors.GEOSException as err:
-            raise InvalidInputError("geometries", value, "not valid WKB") from err
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if text.startswith("{"):
-                return _to_geometries(json.loads(text))
-            return [shapely.from_wkt(text)]
-        except (ValueError, shapely.errors.GEOSException) as err:
-            raise InvalidInputError("geometries", value, "not WKT or GeoJSON") from err
-    if hasattr(value, "__geo_interface__"):
-        value = value.__geo_interface__
-    if isinstance(value, Mapping):
-        kind = value.get("type")
-        if kind == "Feature":
-            return _to_geometries(value.get("geometry"))
-        if kind == "FeatureCollection":
-            return [g for f in value.get("features", ()) for g in _to_geometries(f)]
-        try:
-            return [shapely.geometry.shape(dict(value))]
-        except (AttributeError, KeyError, TypeError, ValueError) as err:
-            raise InvalidInputError("geometries", value, "not a GeoJSON geometry") from err
-    if isinstance(value, Sequence) and value and not isinstance(value[0], int | float):
-        return [g for v in value for g in _to_geometries(v)]
-    raise InvalidInputError("geometries", value, "expected shapely, GeoJSON, WKB or WKT")
+    """CRS84 boxes of a bbox, read as the build reads it (antimeridian: two boxes)."""
+    bbox = normalize_bbox(value)
+    assert bbox is not None  # the caller passes a bbox, not None
+    return [shapely.box(*part) for part in split_antimeridian(bbox)]
 
 
 def _geometries(table: pa.Table) -> npt.NDArray[np.object_]:
@@ -252,6 +160,9 @@ def _footprints(table: pa.Table) -> npt.NDArray[np.object_]:
             for i in range(4)
         )
         boxes = shapely.box(xmin, ymin, xmax, ymax)
+        for i in np.flatnonzero(missing & (xmin > xmax)):  # across the antimeridian
+            parts = split_antimeridian((xmin[i], ymin[i], xmax[i], ymax[i]))
+            boxes[i] = shapely.MultiPolygon([shapely.box(*part) for part in parts])
         geoms = np.where(missing, boxes, geoms)
     return np.asarray(geoms, dtype=object)
 
@@ -354,6 +265,16 @@ class Collection:
     _lineage: _Lineage
 
     def __init__(self, table: pa.Table, manifest: Manifest, path: Path | None = None) -> None:
+        if not isinstance(table, pa.Table):
+            raise InvalidInputError(
+                "table",
+                type(table).__name__,
+                "expected a pyarrow.Table of index rows; Collection.from_table reads others",
+            )
+        if not isinstance(manifest, Manifest):
+            raise InvalidInputError("manifest", type(manifest).__name__, "expected a Manifest")
+        if path is not None and not isinstance(path, str | os.PathLike):
+            raise InvalidInputError("path", path, "expected a file path or None")
         schema.check_schema(table.schema, source=str(path or "<table>"))
         codes = schema.band_codes_of(table.schema)
         if codes != tuple(manifest.band_codes):
@@ -393,10 +314,15 @@ class Collection:
         :mod:`rasteret.adapters.tables`.
 
         Raises:
-            InvalidInputError: A required index column is missing or cannot be cast.
+            InvalidInputError: A required index column is missing or cannot be cast, an
+                item id is null, or ``like`` is not a Collection.
         """
         from rasteret.adapters.tables import to_arrow  # noqa: PLC0415 - adapters sit above
 
+        if not isinstance(like, Collection):
+            raise InvalidInputError(
+                "like", type(like).__name__, "expected the Collection the rows come from"
+            )
         return cls(to_arrow(table, like.bands), like._manifest)
 
     @classmethod
@@ -536,15 +462,20 @@ class Collection:
         """A new collection with the items matching every given filter.
 
         Args:
-            bbox: (minx, miny, maxx, maxy) in CRS84; items whose footprint intersects it.
-                ``minx > maxx`` means the box crosses the antimeridian.
-            date_range: (start, end) ISO strings, dates or datetimes; dates are whole days at
-                both ends (inclusive, as in the build), None or ``".."`` leaves a side open.
-                Items with a start/end range match when it overlaps.
+            bbox: (minx, miny, maxx, maxy) in CRS84 (a sequence or NumPy array); items
+                whose footprint intersects it. ``minx > maxx`` means the box crosses the
+                antimeridian.
+            date_range: (start, end) read as the build reads it: ``"YYYY"``, ``"YYYY-MM"``
+                and ``"YYYY-MM-DD"`` cover the whole period at either end (inclusive),
+                ISO datetimes, dates and datetimes are taken as given (naive ones as UTC),
+                None or ``".."`` leaves a side open; a ``"start/end"`` string works too.
+                Items with a start/end range match when it overlaps; with a bound given,
+                items with no time at all match nothing. Both ends open: no filter.
             cloud_cover_lt: Keep items with ``eo:cloud_cover`` strictly below this; items
                 without cloud cover are dropped, since they cannot be shown to qualify.
-            geometries: One or more CRS84 geometries (shapely, GeoJSON, WKB, WKT); items
-                whose footprint intersects any of them.
+            geometries: One or more geometries of any type (shapely, GeoJSON, WKB, WKT,
+                ``__geo_interface__``, a GeoDataFrame/GeoSeries, whose CRS is used;
+                others are CRS84); items whose footprint intersects any of them.
             ids: One item id or several; items with one of these ids. Ids the collection
                 does not hold select nothing (as a date range with no items would). Unlike
                 ``where(pc.field("id").isin([...]))``, this does not import pandas (pyarrow
@@ -561,8 +492,9 @@ class Collection:
                     t.column(schema.ID), value_set=string_array(_id_list(ids)), memory_pool=POOL
                 ),
             )
-        if date_range is not None:
-            start, stop = _date_range(date_range)
+        dates = normalize_date_range(date_range)  # None: no filter, or both ends open
+        if dates is not None:
+            start, stop = dates
             starts, keep, ends, has_end = _item_spans(t)  # no time at all: matches no range
             if stop is not None:
                 keep &= starts <= micros(stop)
@@ -570,17 +502,25 @@ class Collection:
                 keep &= has_end & (ends >= micros(start))
             t = filter_rows(t, bool_array(keep))
         if cloud_cover_lt is not None:
-            if isinstance(cloud_cover_lt, bool) or not isinstance(cloud_cover_lt, int | float):
+            if (
+                isinstance(cloud_cover_lt, bool)
+                or not isinstance(cloud_cover_lt, Real)
+                or math.isnan(cloud_cover_lt)
+            ):
                 raise InvalidInputError("cloud_cover_lt", cloud_cover_lt, "must be a number")
             cover = numeric_values(t.column(schema.CLOUD_COVER), null=math.nan)
             t = filter_rows(t, bool_array(cover < float(cloud_cover_lt)))  # NaN (no cover) is False
         if bbox is not None:
             t = filter_rows(t, _intersecting(t, _bbox_boxes(bbox)))
         if geometries is not None:
-            geoms = _to_geometries(geometries)
-            if not geoms or any(shapely.is_empty(g) for g in geoms):
-                raise InvalidInputError("geometries", geometries, "no geometry, or an empty one")
-            t = filter_rows(t, _intersecting(t, geoms))
+            shapes = normalize_shapes(geometries)
+            crs84 = CRS.from_epsg(4326)
+            t = filter_rows(
+                t,
+                _intersecting(
+                    t, [transform_geometry(g, shapes.crs, crs84) for g in shapes.geometries]
+                ),
+            )
         return self._derive(t)
 
     # --- pixel reads ---------------------------------------------------------------------------
@@ -1126,8 +1066,9 @@ class Collection:
     def export(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write these rows and the manifest as a standalone GeoParquet file.
 
-        ``path`` may be a directory, in which case ``index.parquet`` is written inside it
-        (so the result can be passed to :func:`load`). Missing parent directories are
+        ``path`` may be a directory (an existing one, or any path written with a
+        trailing separator), in which case ``index.parquet`` is written inside it (so
+        the result can be passed to :func:`load`). Missing parent directories are
         created. The write is atomic.
 
         Raises:
@@ -1135,8 +1076,9 @@ class Collection:
         """
         if not isinstance(path, str | os.PathLike):
             raise InvalidInputError("path", path, "must be a str or os.PathLike")
-        target = Path(path).expanduser()
-        if target.is_dir():
+        text = os.fspath(path)
+        target = Path(text).expanduser()
+        if target.is_dir() or str(text).endswith(("/", os.sep)):
             target = target / INDEX_FILE
         if target.exists() and not overwrite:
             raise InvalidInputError("path", str(target), "exists; pass overwrite=True to replace")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,62 @@ def test_bad_inputs_fail_before_reading(kwargs: dict[str, Any], parameter: str) 
     with pytest.raises(InvalidInputError) as info:
         search("/definitely/not/there/catalog.json", **kwargs)
     assert info.value.parameter == parameter
+
+
+_ONE = {
+    "type": "Collection",
+    "stac_version": "1.0.0",
+    "id": "s2",
+    "description": "one item",
+    "license": "proprietary",
+    "extent": {
+        "spatial": {"bbox": [[-180, -90, 180, 90]]},
+        "temporal": {"interval": [[None, None]]},
+    },
+}
+
+
+def _one_item_catalog(write: Callable[..., Path], root: Path, item: dict[str, Any]) -> Path:
+    """A static catalog of one item (the fields a test does not care about filled in)."""
+    base = {"type": "Feature", "stac_version": "1.0.0", "collection": "s2", "links": []}
+    base["assets"] = {"red": {"href": "./red.tif", "type": "image/tiff"}}
+    return write(root, _ONE, [{**base, **item}])
+
+
+def test_an_items_range_wins_over_its_datetime(
+    tmp_path: Path, static_catalog_writer: Callable[..., Path]
+) -> None:
+    # pgstac (and a collection's subset) match an item on start/end_datetime where given
+    catalog = _one_item_catalog(
+        static_catalog_writer,
+        tmp_path / "c",
+        {
+            "id": "range",
+            "geometry": None,
+            "bbox": [0, 0, 1, 1],
+            "properties": {
+                "datetime": "2024-01-20T00:00:00Z",
+                "start_datetime": "2024-01-15T00:00:00Z",
+                "end_datetime": "2024-01-25T00:00:00Z",
+            },
+        },
+    )
+    assert ids(search(catalog, date_range=("2024-01-16", "2024-01-16"))) == ["range"]
+    assert ids(search(catalog, date_range=("2024-01-26", None))) == []
+
+
+def test_a_bbox_only_item_across_the_antimeridian(
+    tmp_path: Path, static_catalog_writer: Callable[..., Path]
+) -> None:
+    catalog = _one_item_catalog(
+        static_catalog_writer,
+        tmp_path / "c",
+        {
+            "id": "dateline",
+            "geometry": None,
+            "bbox": [170, 20, -170, 30],
+            "properties": {"datetime": "2024-01-20T00:00:00Z"},
+        },
+    )
+    assert ids(search(catalog, bbox=(175, 22, -175, 28))) == ["dateline"]
+    assert ids(search(catalog, bbox=(-5, 22, 5, 28))) == []

@@ -39,16 +39,27 @@ def _from_geodataframe(obj: Any) -> pa.Table:
     column = frame.geometry.name
     plain = frame.drop(columns=[column]).copy()
     plain[schema.GEOMETRY] = frame.geometry.to_wkb()
+    return _from_pandas(plain)
+
+
+def _from_pandas(frame: Any) -> pa.Table:
+    """A pandas DataFrame as Arrow, the dict columns (band layouts) converted NaN-safe."""
     structs = {
-        name: _struct_from_pandas(name, plain[name])
-        for name in plain.columns
-        if plain[name].dtype == object and any(isinstance(v, Mapping) for v in plain[name])
+        name: _struct_from_pandas(name, frame[name])
+        for name in frame.columns
+        if frame[name].dtype == object and any(isinstance(v, Mapping) for v in frame[name])
     }
     # the layout columns are converted once, above; from_pandas only holds their places
-    rest = pa.Table.from_pandas(plain.assign(**dict.fromkeys(structs)), preserve_index=False)
+    rest = pa.Table.from_pandas(frame.assign(**dict.fromkeys(structs)), preserve_index=False)
     for name, array in structs.items():
         rest = rest.set_column(rest.schema.get_field_index(name), str(name), array)
     return rest
+
+
+def _is_pandas(obj: Any) -> bool:
+    """A pandas DataFrame (checked by type, so pandas is never imported for it)."""
+    kind = type(obj)
+    return kind.__name__ == "DataFrame" and kind.__module__.split(".", 1)[0] == "pandas"
 
 
 def _struct_from_pandas(name: str, values: Any) -> pa.Array[Any]:
@@ -80,7 +91,7 @@ def _is_polars_lazy(obj: Any) -> bool:
     )
 
 
-def _as_table(obj: Any) -> pa.Table:
+def _as_table(obj: Any) -> pa.Table:  # noqa: PLR0911 (one return per input kind)
     """Whatever ``obj`` is, as an Arrow table (no casting yet)."""
     if isinstance(obj, pa.Table):
         return obj
@@ -88,6 +99,8 @@ def _as_table(obj: Any) -> pa.Table:
         return obj.read_all()
     if hasattr(obj, "geometry") and hasattr(obj, "to_wkb") and hasattr(obj, "crs"):
         return _from_geodataframe(obj)
+    if _is_pandas(obj):  # before the Arrow stream, which reads a NaN nodata as null
+        return _from_pandas(obj)
     if _is_polars_lazy(obj):
         obj = obj.collect()
     for method in ("to_arrow_table", "fetch_arrow_table", "to_arrow", "arrow"):  # DuckDB, Polars
@@ -147,11 +160,12 @@ def _nulls_into_children(column: pa.ChunkedArray[Any]) -> pa.ChunkedArray[Any]:
 def to_arrow(obj: Any, band_codes: tuple[str, ...]) -> pa.Table:
     """Index rows from ``obj``, cast to the index schema with these band columns.
 
-    Extra columns are kept as they are (the index tolerates them).
+    Columns come back in the index's order; extra columns are kept after them (the
+    index tolerates them).
 
     Raises:
-        InvalidInputError: Not a table; a core or band column missing; or a column whose
-            values cannot be cast to the index type.
+        InvalidInputError: Not a table; a core or band column missing; a column whose
+            values cannot be cast to the index type; or a null item id.
     """
     table = _as_table(obj)
     if schema.BBOX not in table.column_names and schema.GEOMETRY in table.column_names:
@@ -180,4 +194,11 @@ def to_arrow(obj: Any, band_codes: tuple[str, ...]) -> pa.Table:
             raise InvalidInputError(
                 "table", field.name, f"is {column.type}, not castable to {field.type}: {err}"
             ) from err
-    return table.replace_schema_metadata(None)
+    if table.column(schema.ID).null_count:
+        raise InvalidInputError(
+            "table", schema.ID, f"has {table.column(schema.ID).null_count} null item id(s)"
+        )
+    # the index's column order (tools reorder columns freely), extra columns after it
+    names = [f.name for f in expected]
+    extra = [n for n in table.column_names if n not in set(names)]
+    return table.select([*names, *extra]).replace_schema_metadata(None)

@@ -289,7 +289,7 @@ class Manifest:
             IndexFormatError: A required key is missing or has the wrong shape.
         """
         try:
-            return cls(
+            manifest = cls(
                 schema_version=int(data["schema_version"]),
                 rasteret_version=str(data.get("rasteret_version", "")),
                 name=str(data["name"]),
@@ -297,13 +297,19 @@ class Manifest:
                 params=dict(data.get("params") or {}),
                 fingerprint=str(data["fingerprint"]),
                 band_codes=tuple(str(c) for c in data["band_codes"]),
-                bands={str(k): dict(v) for k, v in (data.get("bands") or {}).items()},
+                bands={str(k): dict(v) for k, v in data["bands"].items()},
                 cloud_config=dict(data.get("cloud_config") or {}),
                 summary=BuildSummary.from_mapping(data.get("summary") or {}),
                 failures=tuple(Failure.from_mapping(f) for f in data.get("failures") or ()),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise IndexFormatError(f"malformed rasteret manifest: {err!r}") from err
+        if sorted(manifest.bands) != sorted(manifest.band_codes):
+            raise IndexFormatError(
+                f"malformed rasteret manifest: bands {sorted(manifest.bands)} are not "
+                f"the band columns {list(manifest.band_codes)}"
+            )
+        return manifest
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Manifest:

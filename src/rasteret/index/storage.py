@@ -172,15 +172,21 @@ def _manifest_of(path: Path, meta: pq.FileMetaData) -> Manifest:
         raise IndexFormatError(f"{path}: Parquet file has no rasteret manifest")
     raw = kv[MANIFEST_KEY]
     try:
-        version = json.loads(raw).get("schema_version")
-    except (ValueError, AttributeError) as err:
+        data = json.loads(raw)
+    except ValueError as err:
         raise IndexFormatError(f"{path}: rasteret manifest is not valid JSON") from err
+    if not isinstance(data, dict):
+        raise IndexFormatError(f"{path}: rasteret manifest is not a JSON object")
+    version = data.get("schema_version")
     if version != schema.SCHEMA_VERSION:
         raise IndexFormatError(
             f"{path}: index schema version {version!r} is not supported; this rasteret "
             f"reads version {schema.SCHEMA_VERSION} (rebuild the collection with force=True)"
         )
-    return Manifest.from_json(raw)
+    try:
+        return Manifest.from_dict(data)
+    except IndexFormatError as err:
+        raise IndexFormatError(f"{path}: {err}") from err
 
 
 def read_manifest(path: Path) -> Manifest:

@@ -110,6 +110,20 @@ def normalize_geometries(geometries: object, *, crs: object = None) -> AoiSet:
     )
 
 
+def normalize_shapes(geometries: object, *, crs: object = None) -> AoiSet:
+    """Like :func:`normalize_geometries`, but any geometry type (points, lines too).
+
+    For filters that ask "which footprints does this touch", where a point is as good a
+    question as a polygon. No attributes are kept.
+    """
+    geoms, found_crs, _ = _parse(geometries, "geometries")
+    if not geoms:
+        raise InvalidInputError("geometries", _describe(geometries), "no geometry given")
+    for geom in geoms:
+        _check_geometry(geom, geometries, polygonal=False)
+    return AoiSet(geometries=tuple(geoms), crs=_resolve_crs(crs, found_crs), attributes=None)
+
+
 def _check_geometry(geom: shapely.Geometry, original: object, *, polygonal: bool) -> None:
     """Refuse empty, non-finite and (for AOIs) non-polygonal geometries."""
     if shapely.is_empty(geom):

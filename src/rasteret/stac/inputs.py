@@ -202,6 +202,10 @@ def _parse_date_end(value: object, *, is_end: bool, original: object) -> datetim
     if value is None:
         return None
     if isinstance(value, datetime):  # before date: datetime is a date subclass
+        if value != value:  # noqa: PLR0124 - pandas' NaT, a datetime equal to nothing
+            raise InvalidInputError(
+                "date_range", original, "NaT is not a time; use None or '..' for an open end"
+            )
         return _as_utc(value)
     if isinstance(value, date):
         return _day_bounds(value, is_end=is_end)

@@ -279,26 +279,28 @@ def _intersects(item: pystac.Item, boxes: Sequence[BaseGeometry]) -> bool:
             item.bbox[half],
             item.bbox[half + 1],
         )
-        footprint = shapely.geometry.box(minx, miny, maxx, maxy)
+        # an item bbox with minx > maxx crosses the antimeridian, as a search bbox does
+        footprint = shapely.MultiPolygon(
+            [shapely.geometry.box(*part) for part in split_antimeridian((minx, miny, maxx, maxy))]
+        )
     if footprint is None:
         return False
     return any(footprint.intersects(box) for box in boxes)
 
 
 def _in_date_range(item: pystac.Item, dates: DateRange) -> bool:
-    """Whether the item's instant or interval overlaps the inclusive search range."""
+    """Whether the item's instant or interval overlaps the inclusive search range.
+
+    The interval is ``start_datetime``/``end_datetime`` where given, else ``datetime``
+    at that end, as pgstac (and a collection's ``subset``) take it.
+    """
     start, end = dates
-    first: datetime | None
-    last: datetime | None
-    if item.datetime is not None:
-        first = last = _utc(item.datetime)
-    else:
-        first_raw = item.common_metadata.start_datetime
-        last_raw = item.common_metadata.end_datetime
-        if first_raw is None and last_raw is None:
-            return False
-        first = _utc(first_raw) if first_raw is not None else None
-        last = _utc(last_raw) if last_raw is not None else None
+    first_raw = item.common_metadata.start_datetime or item.datetime
+    last_raw = item.common_metadata.end_datetime or item.datetime
+    if first_raw is None and last_raw is None:
+        return False
+    first = _utc(first_raw) if first_raw is not None else None
+    last = _utc(last_raw) if last_raw is not None else None
     if end is not None and first is not None and first > end:
         return False
     return not (start is not None and last is not None and last < start)
