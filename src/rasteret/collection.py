@@ -14,6 +14,7 @@ import functools
 import math
 import os
 import threading
+import warnings
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ from rasteret.errors import (
     CollectionNotFoundError,
     IndexFormatError,
     InvalidInputError,
+    PartialBuildWarning,
     StaleSourceError,
 )
 from rasteret.index import schema
@@ -60,6 +62,7 @@ from rasteret.read.points import sample_points_async
 from rasteret.read.reader import (
     PIECE_OPTIONS,
     ArrayResult,
+    SceneSource,
     indexed_headers,
     prepare_aoi_read,
     read_aois_async,
@@ -525,6 +528,30 @@ class Collection:
 
     # --- pixel reads ---------------------------------------------------------------------------
 
+    def _warn_unindexed(self, scenes: Sequence[SceneSource], bands: Sequence[str]) -> None:
+        """Say when a read covers scenes whose band header failed at the build.
+
+        Those scenes read as not valid, which is right, but without this nothing would
+        tell an all-False mask from a cloud or a gap in coverage.
+        """
+        failed = {(f.item_id, f.band): f for f in self._manifest.failures}
+        if not failed:
+            return
+        hit = [
+            failed[(s.id, b)]
+            for s in scenes
+            for b in bands
+            if s.bands.get(b) is None and (s.id, b) in failed
+        ]
+        if hit:
+            warnings.warn(
+                f"collection {self.name!r}: {len(hit)} scene band(s) of this read have no "
+                f"layout (their headers failed at the build; first: {hit[0].item_id} "
+                f"{hit[0].band}: {hit[0].reason}) and read as not valid; see .failures",
+                PartialBuildWarning,
+                stacklevel=3,
+            )
+
     def _storage(self, backend: StorageBackend | None) -> StorageBackend:
         """The caller's backend, else one per collection (one connection pool per store)."""
         if backend is not None:
@@ -585,6 +612,7 @@ class Collection:
             cache=self._lineage.sources(),
             rows=hits,
         )
+        self._warn_unindexed(scenes, band_list)
         prepared = [
             prepare_aoi_read(
                 scenes,
@@ -938,6 +966,7 @@ class Collection:
             cache=self._lineage.sources(),
             rows=_intersecting(self._table, [hull]),
         )
+        self._warn_unindexed(scenes, band_list)
         with ProgressBar(f"{self.name}: sampling", unit="tile") as bar:
             table = await sample_points_async(
                 scenes,

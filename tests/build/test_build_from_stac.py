@@ -227,7 +227,12 @@ def test_cache_hit_with_servers_stopped(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = rasteret.build_from_stac(**params)
+        # the documented default spelled out, and a NumPy count: the same build
+        same = rasteret.build_from_stac(
+            **params, data_source="sentinel-2-l2a", max_concurrent=np.int64(4)
+        )
     assert again.to_table().equals(first.to_table())
+    assert same.to_table().equals(first.to_table())
     assert (ws / "offline" / "index.parquet").stat().st_mtime_ns == mtime
     # a changed parameter is not answered from the cache: it goes to the (dead) API
     with (
@@ -352,6 +357,18 @@ def test_real_planetary_computer_landsat_items(
 # --- failures, concurrency, static catalogs --------------------------------------------------
 
 
+def static_s2(name: str, catalog: Path, ws: Path, band_map: dict[str, str]) -> dict[str, Any]:
+    """build_from_stac arguments for a Sentinel-2 static catalog written by a test."""
+    return {
+        "name": name,
+        "stac_api": str(catalog),
+        "collection": "sentinel-2-l2a",
+        "band_map": band_map,
+        "static_catalog": True,
+        "workspace_dir": ws,
+    }
+
+
 def test_unreadable_asset_is_recorded_not_fatal(
     sample_catalog: SampleCatalog, tmp_path: Path, static_catalog_writer: Callable[..., Path]
 ) -> None:
@@ -363,15 +380,9 @@ def test_unreadable_asset_is_recorded_not_fatal(
     path = static_catalog_writer(
         tmp_path / "cat", sample_catalog.collections["sentinel-2-l2a"], broken
     )
+    params = static_s2("partial", path, tmp_path / "ws", {"red": "red", "nir": "nir"})
     with pytest.warns(rasteret.PartialBuildWarning, match="missing.tif"):
-        coll = rasteret.build_from_stac(
-            name="partial",
-            stac_api=str(path),
-            collection="sentinel-2-l2a",
-            band_map={"red": "red", "nir": "nir"},
-            static_catalog=True,
-            workspace_dir=tmp_path / "ws",
-        )
+        coll = rasteret.build_from_stac(**params)
     assert len(coll) == 3
     (failure,) = coll.failures
     assert failure.item_id == broken[1]["id"] and failure.band == "red"
@@ -383,6 +394,61 @@ def test_unreadable_asset_is_recorded_not_fatal(
     assert all(h is not None for h in coll.headers("nir"))
     # stored in the index, not only reported
     assert rasteret.load("partial", workspace_dir=tmp_path / "ws").failures == coll.failures
+    # the cache answers the same call, and says the index is partial
+    with pytest.warns(rasteret.PartialBuildWarning, match="lacks 1 asset layout"):
+        again = rasteret.build_from_stac(**params)
+    # a read over that scene says why its mask is empty
+    with pytest.warns(rasteret.PartialBuildWarning, match=f"{broken[1]['id']} red"):
+        res = again.get_numpy(cat.SF_BBOX, "red")
+    assert not res.valid[list(res.ids).index(broken[1]["id"])].any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again.get_numpy(cat.SF_BBOX, "nir")  # nothing failed for this band
+
+
+def test_cloud_config_given_on_a_cache_hit_is_used_by_reads(
+    sample_catalog: SampleCatalog,
+    sample_root: Path,
+    nginx: NginxServer,
+    tmp_path: Path,
+    static_catalog_writer: Callable[..., Path],
+) -> None:
+    # the first build reads through mirror A, which then goes away; the same call with a
+    # config naming mirror B must read from B (nginx both: the same ETags as the origin)
+    items = sample_catalog.items["sentinel-2-l2a"][:2]
+    path = static_catalog_writer(
+        tmp_path / "cat", sample_catalog.collections["sentinel-2-l2a"], items
+    )
+    params = static_s2("mirrored", path, tmp_path / "ws", {"red": "red"})
+    with NginxServer(sample_root) as mirror_a:
+        via_a = rasteret.CloudConfig(url_rewrites=((nginx.url, mirror_a.url),))
+        rasteret.build_from_stac(**params, cloud_config=via_a)
+    with NginxServer(sample_root) as mirror_b:
+        via_b = rasteret.CloudConfig(url_rewrites=((nginx.url, mirror_b.url),))
+        coll = rasteret.build_from_stac(**params, cloud_config=via_b)
+        assert coll.manifest.cloud_config["url_rewrites"] == [[nginx.url, mirror_b.url]]
+        assert coll.get_numpy(cat.SF_BBOX, "red").valid.any()
+    # no cloud_config: the one the index was built with (mirror A, gone)
+    stored = rasteret.build_from_stac(**params)
+    with pytest.raises(rasteret.FetchError):
+        stored.get_numpy(cat.SF_BBOX, "red")
+
+
+def test_secrets_in_stac_api_stay_out_of_the_index_and_messages(
+    stac_api: StacApiServer, tmp_path: Path
+) -> None:
+    params: dict[str, Any] = {
+        "stac_api": f"{stac_api.url}?token=SECRET-T",
+        "collection": "sentinel-2-l2a",
+        "date_range": cat.JAN_MAR,
+        "workspace_dir": tmp_path,
+    }
+    coll = rasteret.build_from_stac(name="tok", bbox=cat.SF_BBOX, **params)
+    assert coll.manifest.params["stac_api"] == stac_api.url
+    assert b"SECRET-T" not in (tmp_path / "tok" / "index.parquet").read_bytes()
+    with pytest.raises(rasteret.NoItemsError) as err:
+        rasteret.build_from_stac(name="none", bbox=(10.0, 10.0, 10.1, 10.1), **params)
+    assert "SECRET-T" not in str(err.value)
 
 
 def test_nothing_indexed_fails_and_leaves_nothing(

@@ -9,12 +9,14 @@ against the searched items before any header is read, and the index file only ap
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -172,24 +174,27 @@ def prepare_build(
     collection = _check_str("collection", collection)
     if data_source is not None:
         data_source = _check_str("data_source", data_source)
+        if data_source == collection:  # the documented default, spelled out: the same build
+            data_source = None
     norm_bbox = normalize_bbox(bbox)
     norm_dates = normalize_date_range(date_range)
     query = validate_query(query)
     band_map = _check_mapping("band_map", band_map, str)
     band_index_map = _check_mapping("band_index_map", band_index_map, int)
     if (
-        not isinstance(max_concurrent, int)
+        not isinstance(max_concurrent, Integral)
         or isinstance(max_concurrent, bool)
         or max_concurrent < 1
     ):
         raise InvalidInputError("max_concurrent", max_concurrent, "must be an integer >= 1")
+    max_concurrent = int(max_concurrent)
     if not isinstance(force, bool):
         raise InvalidInputError("force", force, "must be True or False")
     if not isinstance(static_catalog, bool):
         raise InvalidInputError("static_catalog", static_catalog, "must be True or False")
     user_config = _cloud_config(cloud_config) if cloud_config is not None else None
     params: dict[str, Any] = {
-        "stac_api": stac_api,
+        "stac_api": strip_secrets(stac_api),  # stored in the index: no tokens, no user info
         "collection": collection,
         "data_source": data_source,
         "band_map": band_map,
@@ -227,7 +232,31 @@ def cached_collection(request: BuildRequest, *, quiet: bool = False) -> Collecti
     """
     if request.force:
         return None
-    return _reusable(request.index_path, request.key, request.name, request.params, quiet=quiet)
+    found = _reusable(request.index_path, request.key, request.name, request.params, quiet=quiet)
+    if found is None:
+        return None
+    manifest = found.manifest
+    if request.user_config is not None:
+        # How objects are reached (URL rewrites, endpoints) is not part of the search: a
+        # config given now is what this collection's reads use.
+        public = request.user_config.to_public_dict()
+        if dict(manifest.cloud_config) != public:
+            found = Collection(
+                found.to_table(),
+                dataclasses.replace(manifest, cloud_config=public),
+                found.path,
+            )
+    if not quiet and manifest.failures:
+        first = manifest.failures[0]
+        warnings.warn(
+            f"collection {request.name!r}: the cached index lacks {len(manifest.failures)} "
+            f"asset layout(s) whose headers could not be read when it was built (first: "
+            f"{first.url}: {first.reason}); those scenes read as not valid. Rebuild with "
+            "force=True to read them again",
+            PartialBuildWarning,
+            stacklevel=4,
+        )
+    return found
 
 
 async def build_from_stac_async(
@@ -541,7 +570,7 @@ def no_items_message(request: BuildRequest) -> str:
     """Why a build that matched nothing stops (the search it ran, spelled out)."""
     return (
         f"collection {request.name!r}: the search of {request.collection!r} at "
-        f"{request.stac_api} matched no items (bbox={request.bbox}, "
+        f"{request.params['stac_api']} matched no items (bbox={request.bbox}, "
         f"date_range={request.params['date_range']}, query={request.query})"
     )
 
@@ -634,7 +663,8 @@ def build_from_stac(
         stac_api: STAC API endpoint URL, or the catalog location when ``static_catalog``.
         collection: STAC collection id, e.g. ``"sentinel-2-l2a"``.
         data_source: Rasteret data-source key (e.g. ``"earthsearch/sentinel-2-l2a"``)
-            for built-in band maps and cloud settings; defaults to ``collection``.
+            for built-in band maps and cloud settings; defaults to ``collection`` (then
+            the provider whose asset keys the items use is picked).
         band_map: Band code -> STAC asset key. Defaults to the data source's map, or
             every COG asset under its own key for unknown sources.
         band_index_map: Band code -> 0-based sample index inside a multi-band asset;
@@ -645,7 +675,8 @@ def build_from_stac(
         force: Rebuild even when a matching index exists (replaced atomically).
         max_concurrent: Most header fetches in flight at once.
         cloud_config: :class:`~rasteret.CloudConfig` (or a dict of its fields) for URL
-            rewriting, requester pays and region.
+            rewriting, requester pays and region. Not part of the search: given on a
+            cache hit, the returned collection reads with it.
         query: STAC ``query`` extension filter, e.g. ``{"eo:cloud_cover": {"lt": 10}}``.
         backend: A :class:`~rasteret.StorageBackend` for the header reads, e.g. from
             :func:`~rasteret.create_backend` with credentials.
