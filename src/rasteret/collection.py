@@ -982,8 +982,10 @@ class Collection:
         if pts.attributes is not None and pts.attributes.num_columns:
             extra = pts.attributes.take(table.column("point_index"))
             for name in extra.column_names:
-                if name not in table.column_names:
-                    table = table.append_column(name, extra.column(name))
+                kept = name
+                while kept in table.column_names:  # e.g. the points' own "datetime"
+                    kept = f"{kept}_point"
+                table = table.append_column(kept, extra.column(name))
         return table
 
     def sample_points(
@@ -1008,7 +1010,8 @@ class Collection:
         Returns:
             An Arrow table, one row per (point, scene): ``point_index``, ``scene_id``
             (dictionary-encoded strings), ``datetime``, one column per band (native
-            dtype; null outside the image or at nodata), then the caller's point columns.
+            dtype; null outside the image or at nodata), then the caller's point columns
+            (one named like a column before it gets a ``_point`` suffix).
         """
         return run_sync(
             self.sample_points_async(
@@ -1143,6 +1146,9 @@ def _band_list(bands: str | Sequence[str]) -> list[str]:
     band_list = [bands] if isinstance(bands, str) else list(bands)
     if not band_list:
         raise InvalidInputError("bands", bands, "name at least one band")
+    repeated = sorted({b for b in band_list if band_list.count(b) > 1})
+    if repeated:
+        raise InvalidInputError("bands", bands, f"names {', '.join(repeated)} more than once")
     return band_list
 
 

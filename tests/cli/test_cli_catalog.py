@@ -72,8 +72,15 @@ def test_build_from_builtin_dataset_and_collections(
     assert summary["scenes"] == DEM_SF_COUNT and summary["bands"] == ["DEM"]
     assert Path(summary["path"]).is_file()
 
-    listed = cli("collections", "list", "--json", "--workspace", ws).json()
-    assert [row["name"] for row in listed] == ["dem"]
+    # one unreadable index hides none of the others; --json may follow the group too
+    (tmp_path / "ws" / "broken").mkdir()
+    (tmp_path / "ws" / "broken" / "index.parquet").write_bytes(b"garbage")
+    listed = cli("collections", "--json", "list", "--workspace", ws).json()
+    assert [row["name"] for row in listed] == ["broken", "dem"]
+    assert "error" in listed[0] and listed[1]["scenes"] == DEM_SF_COUNT
+    conflict = cli("build", "earthsearch/cop-dem-glo-30", "--name", "x", "--static-catalog",
+                   "--workspace", ws, "--json")  # fmt: skip
+    assert conflict.json()["error"]["parameter"] == "--static-catalog"
     info = cli("collections", "info", "dem", "--json", "--workspace", ws).json()
     assert info["params"]["data_source"] == "earthsearch/cop-dem-glo-30"
     assert len(info["scene_ids"]) == DEM_SF_COUNT

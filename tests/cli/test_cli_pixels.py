@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,15 @@ import pytest
 import rasterio
 import shapely
 import xarray as xr
+from affine import Affine
 from PIL import Image
+from pyproj import CRS
 
 from rasteret import Collection
+from rasteret.cli import main, pixel_commands
+from rasteret.cli.writers import write_raster
+from rasteret.errors import InvalidInputError, RasteretWarning
+from rasteret.read.reader import ArrayResult
 
 Runner = Callable[..., Any]  # the ``cli`` fixture of tests/cli/conftest.py
 
@@ -166,3 +174,135 @@ def test_sample_csv_and_geoparquet(cli: Runner, cli_s2: Collection, tmp_path: Pa
     missing = cli("sample", "s2", "--workspace", ws, "--points", str(tmp_path / "no.csv"),
                   "--bands", "B04", "--out", str(tmp_path / "w.csv"))  # fmt: skip
     assert missing.returncode == 3
+
+
+def _no_scratch_left(folder: Path) -> None:
+    assert not [p.name for p in folder.iterdir() if ".partial" in p.name or p.name.endswith(".old")]
+
+
+def test_a_failed_write_keeps_the_previous_output(cli_s2: Collection, tmp_path: Path) -> None:
+    # a full disk, simulated: files may not grow past 40 KiB (Python ignores SIGXFSZ,
+    # so the write fails with EFBIG instead of the process dying)
+    out = tmp_path / "aoi.tif"
+    out.write_bytes(b"the previous output")
+    args = _read_args(cli_s2, "--out", str(out), "--overwrite")
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_960, 40_960))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "rasteret", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files,
+    )
+    assert done.returncode != 0
+    assert out.read_bytes() == b"the previous output"
+    _no_scratch_left(tmp_path)
+
+
+def test_output_paths_are_checked_before_the_read(
+    cli: Runner, cli_s2: Collection, tmp_path: Path
+) -> None:
+    (tmp_path / "dir.tif").mkdir()
+    folder = cli(*_read_args(cli_s2, "--out", str(tmp_path / "dir.tif"), "--overwrite"))
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
+    assert (tmp_path / "dir.tif").is_dir()
+    (tmp_path / "file").write_text("x")
+    parent = cli(*_read_args(cli_s2, "--out", str(tmp_path / "file" / "a.tif")))
+    assert parent.returncode == 2 and "not a folder" in parent.stderr, parent.stderr
+    jpeg = cli(*_read_args(cli_s2, "--quicklook", str(tmp_path / "q.jpg")))
+    assert jpeg.returncode == 2 and jpeg.json()["error"]["parameter"] == "--quicklook"
+    (tmp_path / "q.png").write_bytes(b"old")
+    kept = cli(*_read_args(cli_s2, "--quicklook", str(tmp_path / "q.png")))
+    assert kept.returncode == 2 and (tmp_path / "q.png").read_bytes() == b"old"
+    twice = cli(*_read_args(cli_s2, "--out", str(tmp_path / "a.tif"), "--bands", "B04", "B04"))
+    assert twice.returncode == 2 and twice.json()["error"]["parameter"] == "--bands"
+    assert "Traceback" not in folder.stderr + parent.stderr + twice.stderr
+    # ~ is the user's home in --out, as in every other path option
+    home = cli(*_read_args(cli_s2, "--out", "~/home.tif"), env={"HOME": str(tmp_path / "h")})
+    assert home.returncode == 0, home.stderr
+    assert (tmp_path / "h" / "home.tif").is_file()
+
+
+def test_read_onto_another_grid(cli: Runner, cli_s2: Collection, tmp_path: Path) -> None:
+    out = tmp_path / "wgs.nc"
+    extra = ["--target-crs", "EPSG:4326", "--resolution", "0.0002", "--resampling", "bilinear"]
+    done = cli(*_read_args(cli_s2, "--out", str(out), *extra))
+    assert done.returncode == 0, done.stderr
+    ref = cli_s2.get_numpy(
+        AOI, BANDS, target_crs="EPSG:4326", resolution=0.0002, resampling="bilinear"
+    )
+    assert not isinstance(ref, list)
+    with xr.open_dataset(out, engine="h5netcdf", mask_and_scale=False) as ds:
+        np.testing.assert_array_equal(ds["B04"].values, ref.data[:, 0])
+
+
+def test_geotiff_refuses_bands_with_different_nodata(tmp_path: Path) -> None:
+    # one nodata per GeoTIFF: writing either would mislabel the other band's pixels
+    result = ArrayResult(
+        data=np.zeros((1, 2, 3, 3), np.uint16),
+        valid=np.ones((1, 2, 3, 3), bool),
+        ids=("s",),
+        datetimes=(None,),
+        cloud_cover=(None,),
+        bands=("B04", "QA"),
+        transform=Affine(10, 0, 0, 0, -10, 0),
+        crs=CRS.from_epsg(32610),
+        fill_values=(0.0, 1.0),
+        nodata=(0.0, 1.0),
+    )
+    with pytest.raises(InvalidInputError, match="B04: 0, QA: 1"):
+        write_raster(result, tmp_path / "x.tif")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_output_rules_and_coordinates(
+    cli: Runner, cli_s2: Collection, tmp_path: Path
+) -> None:
+    assert cli_s2.path is not None
+    ws = str(cli_s2.path.parent.parent)
+    lon, lat = [-122.295, -122.285], [37.725, 37.735]
+    points = pa.table({"lon": lon, "lat": lat, "datetime": ["2023-07-01", "2023-07-02"]})
+    pa_csv.write_csv(points, tmp_path / "pts.csv")
+
+    def sample(out: Path, *extra: str) -> Any:
+        return cli("sample", "s2", "--workspace", ws, "--points", str(tmp_path / "pts.csv"),
+                   "--bands", "B04", "--out", str(out), "--json", *extra)  # fmt: skip
+
+    itself = sample(tmp_path / "pts.csv", "--overwrite")
+    assert itself.returncode == 2 and "--points file itself" in itself.stderr
+    (tmp_path / "v.csv").write_text("keep me")
+    assert sample(tmp_path / "v.csv").returncode == 2
+    assert (tmp_path / "v.csv").read_text() == "keep me"
+    assert sample(tmp_path / "v.csv", "--overwrite").returncode == 0
+    got = pa_csv.read_csv(tmp_path / "v.csv")
+    ref = cli_s2.sample_points(points, "B04")
+    index = ref.column("point_index").to_pylist()
+    assert got.column("lon").to_pylist() == [lon[i] for i in index]  # each row's point
+    # the points' own datetime is kept beside the scene's
+    assert {str(d) for d in got.column("datetime_point").to_pylist()} <= {
+        "2023-07-01",
+        "2023-07-02",
+    }
+    assert sample(tmp_path / "v.geoparquet").returncode == 0
+    frame = gpd.read_parquet(tmp_path / "v.geoparquet")
+    assert frame.crs.to_epsg() == 4326
+    assert list(frame.geometry.x) == [lon[i] for i in index]
+    assert frame["B04"].tolist() == ref.column("B04").to_pylist()
+    _no_scratch_left(tmp_path)
+
+
+def test_warnings_are_one_line_each(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def warns(args: Any) -> None:
+        warnings.warn("look out", RasteretWarning, stacklevel=1)
+
+    monkeypatch.setattr(pixel_commands, "run_read", warns)  # the handler, looked up at parse
+    code = main(["read", "x", "--bbox", "0", "0", "1", "1", "--bands", "B04",
+                 "--out", str(tmp_path / "a.tif")])  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().err == "rasteret read: warning: look out\n"

@@ -11,9 +11,10 @@ import argparse
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from rasteret._version import __version__
 from rasteret.cli.catalog_commands import add_build, add_collections, add_datasets
@@ -114,6 +115,48 @@ def exit_code_for(err: BaseException) -> ExitCode:
     return ExitCode.UNEXPECTED
 
 
+OPTION_OF: Final = {
+    "geometries": "--bbox/--geojson",
+    "points": "--points",
+    "crs": "--crs",
+    "overview": "--overview",
+    "date_range": "--date-range",
+    "bbox": "--bbox",
+    "cloud_cover_lt": "--cloud-cover-lt",
+    "bands": "--bands",
+    "max_concurrent": "--max-concurrent",
+    "target_crs": "--target-crs",
+    "resolution": "--resolution",
+    "resampling": "--resampling",
+    "query": "--query",
+    "band_map": "--band",
+    "band_index_map": "--band-index",
+    "stac_api": "--stac-api",
+    "collection": "--collection",
+    "data_source": "--data-source",
+    "name": "--name",
+}
+"""The command-line option behind each Python parameter an error may name."""
+
+
+def describe_error(err: BaseException) -> str:
+    """The error as a command-line user reads it: options, not Python parameters."""
+    if isinstance(err, InvalidInputError):
+        option = OPTION_OF.get(err.parameter, err.parameter)
+        if option.startswith("--"):
+            return f"{option} {err.value!r}: {err.reason}"
+    return str(err)
+
+
+def _warning_line(command: str) -> Callable[..., None]:
+    """Warnings as one line each on stderr, as the command's own, without source lines."""
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        print(f"rasteret {command}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
 def _configure_logging(verbosity: int) -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.basicConfig(
@@ -133,7 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     handler: Callable[[argparse.Namespace], Any] = args.handler
     try:
-        handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line(args.command)
+            handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -141,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code_for(err)
         if code is ExitCode.UNEXPECTED or args.verbose >= 2:
             traceback.print_exc(file=sys.stderr)
-        print(f"rasteret {args.command}: error: {err}", file=sys.stderr)
+        print(f"rasteret {args.command}: error: {describe_error(err)}", file=sys.stderr)
         if args.json:
             error: dict[str, Any] = {
                 "type": type(err).__name__,
@@ -149,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "exit_code": int(code),
             }
             if isinstance(err, InvalidInputError):
-                error["parameter"] = err.parameter
+                error["parameter"] = OPTION_OF.get(err.parameter, err.parameter)
             print(to_json({"error": error}))
         return int(code)
     return int(ExitCode.OK)

@@ -15,7 +15,7 @@ from rasteret.cli.describe import (
     dataset_summary,
 )
 from rasteret.collection import load
-from rasteret.errors import InvalidInputError
+from rasteret.errors import IndexFormatError, InvalidInputError
 from rasteret.index.workspace import Workspace
 
 BUILD_EXAMPLES = """\
@@ -75,9 +75,19 @@ def run_build(args: argparse.Namespace) -> None:
     if band_index_map is not None:
         options["band_index_map"] = band_index_map
     if args.dataset is not None:
-        if args.collection or args.data_source or args.static_catalog:
+        given = [
+            (option, value)
+            for option, value in (
+                ("--collection", args.collection),
+                ("--data-source", args.data_source),
+                ("--static-catalog", args.static_catalog or None),
+            )
+            if value is not None
+        ]
+        if given:
+            option, value = given[0]
             raise InvalidInputError(
-                "--collection", args.collection, "comes from the dataset; drop one of them"
+                option, value, f"comes from the dataset {args.dataset!r}; drop one of them"
             )
         collection = build(args.dataset, stac_api=args.stac_api, **options)
     else:
@@ -100,6 +110,7 @@ def add_collections(commands: Any, parents: list[argparse.ArgumentParser]) -> No
     """Register ``collections list|info|delete``."""
     parser = commands.add_parser(
         "collections",
+        parents=parents,
         help="list, describe or delete the collections of the workspace",
         epilog="examples:\n  rasteret collections list --json\n"
         "  rasteret collections info bay-area\n  rasteret collections delete bay-area",
@@ -122,11 +133,17 @@ def add_collections(commands: Any, parents: list[argparse.ArgumentParser]) -> No
 def run_collections_list(args: argparse.Namespace) -> None:
     """List every collection of the workspace."""
     workspace = Workspace(args.workspace)
-    rows = [
-        collection_summary(load(name, workspace_dir=workspace.root)) for name in workspace.list()
-    ]
+    rows: list[dict[str, Any]] = []
+    for name in workspace.list():
+        try:
+            rows.append(collection_summary(load(name, workspace_dir=workspace.root)))
+        except IndexFormatError as err:  # one unreadable index hides none of the others
+            rows.append({"name": name, "error": str(err)})
     text = "\n".join(
-        f"{r['name']:<24} {r['scenes']:>6} scenes  {','.join(r['bands'])}" for r in rows
+        f"{r['name']:<24} unreadable: {r['error']}"
+        if "error" in r
+        else f"{r['name']:<24} {r['scenes']:>6} scenes  {','.join(r['bands'])}"
+        for r in rows
     )
     emit(args, rows, text or f"no collections in {workspace.root}")
 
@@ -147,6 +164,7 @@ def add_datasets(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Register ``datasets list|info``."""
     parser = commands.add_parser(
         "datasets",
+        parents=parents,
         help="the catalog of known datasets (built-in and your own)",
         epilog="examples:\n  rasteret datasets list\n"
         "  rasteret datasets info pc/sentinel-2-l2a --json",

@@ -8,12 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import shapely
 
 from rasteret.adapters._optional import require
 from rasteret.cli.common import emit, input_file, read_aoi
-from rasteret.cli.writers import check_raster_path, write_raster, write_table
+from rasteret.cli.writers import (
+    QUICKLOOK_SUFFIXES,
+    TABLE_SUFFIXES,
+    check_output,
+    replaced_on_success,
+    write_raster,
+    write_table,
+)
 from rasteret.collection import Collection, load
 from rasteret.errors import InvalidInputError
+from rasteret.read.geometry import normalize_geometries, normalize_points
 from rasteret.read.reader import ArrayResult
 
 READ_EXAMPLES = """\
@@ -59,13 +68,27 @@ def add_read(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     aoi.add_argument("--bbox", nargs=4, type=float, metavar=("MINX", "MINY", "MAXX", "MAXY"))
     aoi.add_argument("--geojson", metavar="FILE", help="GeoJSON geometry/Feature/collection")
     parser.add_argument("--bands", nargs="+", required=True, metavar="CODE")
-    parser.add_argument("--out", type=Path, help="output file (.tif, .nc, .zarr)")
-    parser.add_argument("--quicklook", type=Path, metavar="PNG", help="also draw a grid PNG")
+    parser.add_argument("--out", type=_path, help="output file (.tif, .nc, .zarr)")
+    parser.add_argument("--quicklook", type=_path, metavar="PNG", help="also draw a grid PNG")
     parser.add_argument("--overview", type=int, help="overview level (0 = first)")
     parser.add_argument("--all-touched", action="store_true", help="mask like all_touched")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--target-crs", metavar="CRS", help="output CRS (scenes are warped)")
+    parser.add_argument(
+        "--resolution", type=float, nargs="+", metavar="RES", help="output pixel size (x [y])"
+    )
+    parser.add_argument(
+        "--resampling", default="nearest", help="warp kernel: nearest, bilinear, cubic, ..."
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out / --quicklook"
+    )
     _add_filters(parser)
     parser.set_defaults(handler=run_read)
+
+
+def _path(text: str) -> Path:
+    """An output path as given, ``~`` expanded (the shell leaves ``--out=~/x`` alone)."""
+    return Path(text).expanduser()
 
 
 def _filtered(args: argparse.Namespace) -> Collection:
@@ -83,21 +106,37 @@ def run_read(args: argparse.Namespace) -> None:
     if args.out is None and args.quicklook is None:
         raise InvalidInputError("--out", None, "give --out, --quicklook, or both")
     if args.out is not None:
-        check_raster_path(args.out, overwrite=args.overwrite)
+        check_output(args.out, overwrite=args.overwrite)
     if args.quicklook is not None:
         require("matplotlib", extra="plot", feature="--quicklook")
-    collection = _filtered(args)
-    if len(collection) == 0:
-        raise LookupError(f"no scene of {args.collection!r} matches the filters")
+        check_output(
+            args.quicklook,
+            overwrite=args.overwrite,
+            parameter="--quicklook",
+            suffixes=QUICKLOOK_SUFFIXES,
+        )
+    aoi = read_aoi(args)
+    if args.geojson is not None and len(normalize_geometries(aoi, crs=args.crs).geometries) > 1:
+        raise InvalidInputError("--geojson", args.geojson, "read takes one AOI (one geometry)")
+    collection = _nonempty(_filtered(args), args)
+    resolution: float | tuple[float, float] | None = None
+    if args.resolution is not None:
+        if len(args.resolution) not in (1, 2):
+            raise InvalidInputError(
+                "--resolution", args.resolution, "give one or two numbers (x [y])"
+            )
+        resolution = args.resolution[0] if len(args.resolution) == 1 else tuple(args.resolution)
     result = collection.get_numpy(
-        read_aoi(args),
+        aoi,
         list(args.bands),
         crs=args.crs,
         overview=args.overview,
         all_touched=args.all_touched,
+        target_crs=args.target_crs,
+        resolution=resolution,
+        resampling=args.resampling,
     )
-    if isinstance(result, list):
-        raise InvalidInputError("--geojson", args.geojson, "read takes one AOI (one geometry)")
+    assert not isinstance(result, list)  # one AOI, checked above
     summary: dict[str, Any] = {
         "collection": collection.name,
         "scenes": len(result.ids),
@@ -109,14 +148,16 @@ def run_read(args: argparse.Namespace) -> None:
         "transform": list(result.transform)[:6],
     }
     if args.out is not None:
-        summary["format"] = write_raster(result, args.out, overwrite=args.overwrite)
+        summary["format"] = write_raster(result, args.out)
         summary["out"] = str(args.out)
     if args.quicklook is not None:
         from rasteret.adapters.plot import quicklook_png  # noqa: PLC0415 - optional dep
 
         drawn = _drawable(result)
         title = f"{collection.name}: {' / '.join(drawn.bands)}"
-        summary["quicklook"] = str(quicklook_png(drawn, args.quicklook, title=title))
+        with replaced_on_success(args.quicklook) as scratch:
+            quicklook_png(drawn, scratch, title=title)
+        summary["quicklook"] = str(args.quicklook)
     written = ", ".join(str(summary[k]) for k in ("out", "quicklook") if k in summary)
     emit(args, summary, f"{summary['scenes']} scenes x {len(result.bands)} bands -> {written}")
 
@@ -147,7 +188,10 @@ def add_sample(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("collection", help="collection name (or index path)")
     parser.add_argument("--points", required=True, metavar="FILE", help=".csv or .parquet")
     parser.add_argument("--bands", nargs="+", required=True, metavar="CODE")
-    parser.add_argument("--out", type=Path, required=True, help="output .csv or .parquet")
+    parser.add_argument(
+        "--out", type=_path, required=True, help="output .csv, .parquet or .geoparquet"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     _add_filters(parser)
     parser.set_defaults(handler=run_sample)
 
@@ -175,12 +219,54 @@ def _read_points(path: Path) -> Any:
     raise InvalidInputError("--points", str(path), "expected a .csv or .parquet file")
 
 
+def _nonempty(collection: Collection, args: argparse.Namespace) -> Collection:
+    if len(collection) == 0:
+        raise LookupError(f"no scene of {args.collection!r} matches the filters")
+    return collection
+
+
 def run_sample(args: argparse.Namespace) -> None:
-    """Sample every band at every point in every scene; write a row per point x scene."""
-    points = _read_points(input_file("--points", args.points))
-    collection = _filtered(args)
+    """Sample every band at every point in every scene; write a row per point x scene.
+
+    Each row also gets its point: the input's coordinate columns (CSV or plain Parquet
+    points) or ``x``/``y`` in the points' CRS, and a point geometry in ``.geoparquet``.
+    """
+    points_path = input_file("--points", args.points)
+    check_output(args.out, overwrite=args.overwrite, suffixes=TABLE_SUFFIXES)
+    if args.out.resolve() == points_path.resolve():
+        raise InvalidInputError("--out", str(args.out), "is the --points file itself")
+    points = _read_points(points_path)
+    try:
+        pts = normalize_points(points, crs=args.crs)  # the same reading sample_points makes
+    except InvalidInputError as err:
+        if err.parameter != "points":
+            raise
+        raise InvalidInputError(
+            "--points",
+            str(points_path),
+            f"{err.reason} (CSV and Parquet points need lon/lat, x/y or longitude/latitude "
+            "columns; GeoParquet a point geometry)",
+        ) from err
+    collection = _nonempty(_filtered(args), args)
     table = collection.sample_points(points, list(args.bands), crs=args.crs)
-    fmt = write_table(table, args.out)
+    index = table.column("point_index")
+    if isinstance(points, pa.Table):  # the coordinate columns the read took as the points
+        for name in points.column_names:
+            if name not in table.column_names:
+                table = table.append_column(name, points.column(name).take(index))
+    else:
+        rows = index.to_numpy()
+        for name, values in (("x", pts.xs), ("y", pts.ys)):
+            if name not in table.column_names:
+                table = table.append_column(name, pa.array(values[rows]))
+    geometry = None
+    if args.out.suffix.lower() == ".geoparquet":
+        geopandas = require("geopandas", extra="geopandas", feature="GeoParquet output")
+        rows = index.to_numpy()
+        geometry = geopandas.GeoSeries(
+            shapely.points(pts.xs[rows], pts.ys[rows]), crs=pts.crs.to_wkt()
+        )
+    fmt = write_table(table, args.out, geometry=geometry)
     summary = {
         "collection": collection.name,
         "out": str(args.out),
