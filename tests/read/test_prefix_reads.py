@@ -475,3 +475,35 @@ def test_a_joiners_failed_paste_fails_that_read_only(cogs: tuple[Path, Path]) ->
     assert isinstance(outcomes[1], PasteFailedError)
     with rasterio.open(intact) as src:
         np.testing.assert_array_equal(canvas, src.read(1, window=RioWindow(0, 0, 300, 50)))
+
+
+def test_a_read_waiting_for_room_is_not_stalled_by_a_joiner(cogs: tuple[Path, Path]) -> None:
+    """A read waits for budget room with a prefix of tile 0 planned; a read needing deeper
+    rows of that tile joins meanwhile. The prefix must not count as sent before the wait:
+    the joiner would charge the rest of the block to the budget, released only once the
+    waiting read decodes the tile, and the waiting read would never get its room."""
+    intact, _ = cogs
+    filler = Window(col_off=600, row_off=900, width=100, height=100)  # all of tile 3
+    top = Window(col_off=0, row_off=0, width=100, height=40)  # a prefix of tile 0
+    deep = Window(col_off=200, row_off=300, width=100, height=150)  # more of tile 0
+    backend = _Slow()
+
+    async def three_reads() -> list[np.ndarray]:
+        # with a 1-byte budget every range goes alone, once nothing else is pending
+        budget_for(asyncio.get_running_loop()).limit = 1
+        plans = [_plan(intact, w) for w in (filler, top, deep)]
+        tasks = []
+        for plan, canvas in plans:
+            tasks.append(
+                asyncio.ensure_future(execute_plan(plan, [canvas], backend, max_concurrent=4))
+            )
+            await asyncio.sleep(0.05)  # the filler is in flight, then the top read waits
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        assert budget_for(asyncio.get_running_loop()).pending == 0
+        return [c for _, c in plans]
+
+    got = asyncio.run(three_reads())
+    with rasterio.open(intact) as src:
+        for canvas, w in zip(got, (filler, top, deep), strict=True):
+            want = src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
+            np.testing.assert_array_equal(canvas, want)

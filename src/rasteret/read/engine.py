@@ -458,15 +458,23 @@ class _FetchRun:
     async def batch(self, url: str, group: list[TileJob]) -> list[TileJob]:
         """Fetch one coalesced range and decode its tiles; return those to fetch again."""
         starts = [j.offset for j in group]
+        nbytes = starts[-1] + self.fetch_length(group[-1]) - starts[0]
+        await self.budget.acquire(nbytes)
+        # Reads that joined while this waited may need more rows: the prefixes are sized
+        # now, and only now marked as sent. A joiner that finds a prefix marked fetches
+        # the rest itself (a tail, charged to the budget until this read decodes the
+        # tile); marked before the wait, that charge could hold the room this read
+        # waits for, and neither would ever move.
         ends = [j.offset + self.fetch_length(j) for j in group]
+        if (grown := ends[-1] - starts[0] - nbytes) > 0:
+            self.budget.charge(grown)  # room already held: the growth must not wait
+            nbytes += grown
         for job, end in zip(group, ends, strict=True):
             if end - job.offset < job.length:  # a prefix: decoded as one, joiners told
                 key = share_key(job)
                 self.prefixes[key] = end - job.offset
                 entry = self.mine[key]
                 entry.sent, entry.sent_stop = self.prefixes[key], entry.rows[1]
-        nbytes = ends[-1] - starts[0]
-        await self.budget.acquire(nbytes)
         try:
             blobs = await self.fetch_ranges(url, starts, ends)
             # a few tiles per trip to the pool: one hand-off per tile costs more than a
