@@ -258,3 +258,43 @@ def test_reads_run_on_uvloop() -> None:
         return type(asyncio.get_running_loop()).__module__
 
     assert run_sync(loop_kind()).startswith("uvloop")
+
+
+def test_a_child_forked_after_a_read_fails_at_once(tmp_path: Path) -> None:
+    # obstore's runtime threads do not survive fork(): a request in the child would wait
+    # forever, so it must raise instead; a child forked before any read works
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 64)
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from rasteret.io import create_backend
+        url = {blob.as_uri()!r}
+
+        def child() -> str:
+            try:
+                return "ok" if create_backend().get_range(url, 0, 4) == bytes(range(4)) else "bad"
+            except Exception as err:
+                return type(err).__name__
+
+        def in_a_fork() -> str:
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(write, child().encode())
+                os._exit(0)
+            os.close(write)
+            answer = os.read(read, 100).decode()
+            os.waitpid(pid, 0)
+            return answer
+
+        before = in_a_fork()
+        create_backend().get_range(url, 0, 4)  # the parent reads: obstore's runtime starts
+        print(before, in_a_fork(), child())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok", "UnsupportedReadError", "ok"]

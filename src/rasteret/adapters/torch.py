@@ -65,22 +65,6 @@ T = TypeVar("T")
 
 _loops: dict[int, asyncio.AbstractEventLoop] = {}
 _loops_lock = threading.Lock()
-_inherited_native_runtime = False
-
-
-def _after_fork_in_child() -> None:
-    """Remember whether the parent had started obstore's native runtime before forking.
-
-    obstore 0.12.1 keeps one global Tokio runtime; its threads do not survive a fork, and
-    any obstore call in the child then blocks forever, even on a fresh store (measured:
-    a sync ``get_range`` on a new ``LocalStore`` hangs). Knowing this lets a forked
-    worker fail at once with a fix, instead of hanging a training job.
-    """
-    global _inherited_native_runtime  # noqa: PLW0603 - a per-process fact set at fork
-    _inherited_native_runtime = bool(getattr(sync, "_native_io_used", True))
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def torchgeo_available() -> bool:
@@ -103,7 +87,7 @@ def _run_in_process(coro: Coroutine[Any, Any, T], owner_pid: int) -> T:
     pid = os.getpid()
     if pid == owner_pid:
         return run_sync(coro)
-    if _inherited_native_runtime:
+    if sync.native_runtime_inherited():
         coro.close()
         raise UnsupportedReadError(
             "this DataLoader worker was forked after the parent process had read with "

@@ -39,6 +39,8 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
+from rasteret.errors import UnsupportedReadError
+
 __all__ = ["EXIT_GRACE_S", "mark_native_io", "on_bridge", "on_shutdown", "run_sync", "shutdown"]
 
 logger = logging.getLogger(__name__)
@@ -272,9 +274,38 @@ async def on_bridge(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def mark_native_io() -> None:
-    """Record that native (Rust) async I/O ran, so exit waits for its threads."""
+    """Record that native (Rust) async I/O runs now, so exit waits for its threads.
+
+    Called before every obstore request. In a process forked after its parent had made
+    one, it raises instead: obstore keeps one global Tokio runtime whose threads do not
+    survive ``fork()``, and any request in the child would wait forever.
+
+    Raises:
+        UnsupportedReadError: This process was forked after its parent's native I/O.
+    """
     global _native_io_used  # noqa: PLW0603 - one process-wide fact, written once
+    if _inherited_native_runtime:
+        raise UnsupportedReadError(
+            "this process was forked after its parent had read with obstore, whose "
+            "native runtime does not survive fork(); start workers with the 'spawn' or "
+            "'forkserver' method (multiprocessing.get_context, or a DataLoader's "
+            "multiprocessing_context), or fork before the parent's first read"
+        )
     _native_io_used = True
+
+
+def native_runtime_inherited() -> bool:
+    """Whether this process was forked after its parent's native (obstore) I/O."""
+    return _inherited_native_runtime
+
+
+def _after_fork_in_child() -> None:
+    global _inherited_native_runtime  # noqa: PLW0603 - a per-process fact set at fork
+    _inherited_native_runtime = _native_io_used
+
+
+_inherited_native_runtime = False
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def on_shutdown(callback: Callable[[], None]) -> None:
