@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -507,3 +508,57 @@ def test_a_read_waiting_for_room_is_not_stalled_by_a_joiner(cogs: tuple[Path, Pa
         for canvas, w in zip(got, (filler, top, deep), strict=True):
             want = src.read(1, window=RioWindow(w.col_off, w.row_off, w.width, w.height))
             np.testing.assert_array_equal(canvas, want)
+
+
+class _SlowRest(ObstoreBackend):
+    """The real backend; a request for the rest of tile 0 (a tail) takes 5 s."""
+
+    def __init__(self, tile_start: int) -> None:
+        super().__init__()
+        self.tile_start = tile_start
+        self.rest_cancelled = False
+
+    async def get_ranges_async(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[bytes]:
+        rest = starts[0] > self.tile_start and starts[0] < self.tile_start + 1_000_000
+        try:
+            await asyncio.sleep(5.0 if rest else 0.1)
+        except asyncio.CancelledError:
+            self.rest_cancelled = rest
+            raise
+        return await super().get_ranges_async(url, starts, ends)
+
+
+def test_cancelling_a_joiner_cancels_the_rest_it_fetches(cogs: tuple[Path, Path]) -> None:
+    """The rest of a tile that a joiner fetches is that read's request: cancelling the
+    read cancels it, and the owner decodes its own rows without waiting for it."""
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    backend = _SlowRest(int(ifd.tile_offsets[0]))
+    top = Window(col_off=0, row_off=0, width=100, height=40)
+    deep = Window(col_off=200, row_off=300, width=100, height=150)
+
+    async def run() -> tuple[np.ndarray, float]:
+        plans = [_plan(intact, w) for w in (top, deep)]
+        owner = asyncio.ensure_future(
+            execute_plan(plans[0][0], [plans[0][1]], backend, max_concurrent=4)
+        )
+        await asyncio.sleep(0.05)  # the owner's prefix is in flight
+        joiner = asyncio.ensure_future(
+            execute_plan(plans[1][0], [plans[1][1]], backend, max_concurrent=4)
+        )
+        await asyncio.sleep(0.2)  # the joiner's rest is in flight
+        joiner.cancel()
+        started = time.monotonic()
+        await asyncio.wait_for(owner, timeout=10)
+        waited = time.monotonic() - started
+        await asyncio.sleep(0)  # let the cancelled rest finish unwinding
+        assert budget_for(asyncio.get_running_loop()).pending == 0
+        return plans[0][1], waited
+
+    canvas, waited = asyncio.run(run())
+    assert waited < 2.0 and backend.rest_cancelled
+    with rasterio.open(intact) as src:
+        want = src.read(1, window=RioWindow(top.col_off, top.row_off, top.width, top.height))
+    np.testing.assert_array_equal(canvas, want)

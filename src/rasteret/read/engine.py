@@ -254,6 +254,7 @@ class _FetchRun:
         self.own: list[TileJob] = []
         self.joined: list[tuple[TileJob, asyncio.Future[bool]]] = []
         self.mine: dict[tuple[str, int, int], SharedTile] = {}  # entries this pass registered
+        self.tails: list[asyncio.Task[bytes | memoryview]] = []  # rests this pass fetches
         self.prefixes: dict[tuple[str, int, int], int] = {}  # bytes asked for, of partial tiles
 
     def need_of(self, job: TileJob) -> RowSpan:
@@ -325,6 +326,7 @@ class _FetchRun:
                     # the owner asked for too short a prefix for us: fetch the rest alongside
                     entry.tail = self.loop.create_task(self.fetch_tail(job, entry.sent))
                     entry.tail.add_done_callback(retrieve)
+                    self.tails.append(entry.tail)
                 self.joined.append((job, done))
             else:
                 self.registry[key] = self.mine[key] = SharedTile(rows=self.need_of(job))
@@ -376,8 +378,14 @@ class _FetchRun:
         """The prefix and the tail a late joiner fetched, as the whole block; else ``blob``."""
         if entry is None or entry.tail is None:
             return blob
+        task = entry.tail
         try:
-            tail = await entry.tail
+            tail = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                return blob  # the read that fetched it was cancelled, not this one
+            raise
         except Exception:  # noqa: BLE001 - the joiners fetch the tile themselves
             return blob
         self.prefixes.pop(share_key(job), None)
@@ -491,6 +499,16 @@ class _FetchRun:
         finally:
             self.budget.release(nbytes)
 
+    def drop_tails(self) -> None:
+        """Cancel the rests this pass fetches: it ends without them (failed, cancelled).
+
+        Their owners decode their own rows from their prefixes; any other read that
+        needed the rest fetches the tile itself. Left running, they would go on using
+        the network and the budget for a read that is gone.
+        """
+        for task in self.tails:
+            task.cancel()
+
     async def join(self, job: TileJob, done: asyncio.Future[bool]) -> TileJob | None:
         """Wait for the owner's paste; the tile back if the owner did not share it."""
         if not await done:  # raises what our paste raised on the owner's decode thread
@@ -530,6 +548,11 @@ class _FetchRun:
         tasks.extend(self.join(job, done) for job, done in self.joined)
         try:
             results = await asyncio.gather(*tasks, return_exceptions=True)
+            if any(isinstance(r, BaseException) for r in results):
+                self.drop_tails()
+        except BaseException:
+            self.drop_tails()
+            raise
         finally:
             for job in self.own:  # whatever was not decoded: waiting reads fetch it themselves
                 left = self.abandon(job)
