@@ -466,17 +466,21 @@ class _FetchRun:
     async def batch(self, url: str, group: list[TileJob]) -> list[TileJob]:
         """Fetch one coalesced range and decode its tiles; return those to fetch again."""
         starts = [j.offset for j in group]
-        nbytes = starts[-1] + self.fetch_length(group[-1]) - starts[0]
-        await self.budget.acquire(nbytes)
-        # Reads that joined while this waited may need more rows: the prefixes are sized
-        # now, and only now marked as sent. A joiner that finds a prefix marked fetches
-        # the rest itself (a tail, charged to the budget until this read decodes the
-        # tile); marked before the wait, that charge could hold the room this read
-        # waits for, and neither would ever move.
-        ends = [j.offset + self.fetch_length(j) for j in group]
-        if (grown := ends[-1] - starts[0] - nbytes) > 0:
-            self.budget.charge(grown)  # room already held: the growth must not wait
-            nbytes += grown
+        nbytes = 0
+        while True:
+            # Reads that join while this waits may need more rows: the prefixes are
+            # sized once the room is granted, and only then marked as sent. A joiner
+            # that finds a prefix marked fetches the rest itself (a tail, charged to
+            # the budget until this read decodes the tile); marked before the wait,
+            # that charge could hold the room this read waits for, and neither would
+            # ever move. Grown meanwhile: give the room back and wait for all of it.
+            ends = [j.offset + self.fetch_length(j) for j in group]
+            if ends[-1] - starts[0] <= nbytes:
+                break
+            if nbytes:
+                self.budget.release(nbytes)
+            nbytes = ends[-1] - starts[0]
+            await self.budget.acquire(nbytes)
         for job, end in zip(group, ends, strict=True):
             if end - job.offset < job.length:  # a prefix: decoded as one, joiners told
                 key = share_key(job)
