@@ -20,7 +20,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window as RioWindow
 
-from rasteret.errors import TiffFormatError
+from rasteret.errors import FetchError, TiffFormatError
 from rasteret.io import ObstoreBackend
 from rasteret.read import engine
 from rasteret.read.engine import execute_plan
@@ -562,3 +562,42 @@ def test_cancelling_a_joiner_cancels_the_rest_it_fetches(cogs: tuple[Path, Path]
     with rasterio.open(intact) as src:
         want = src.read(1, window=RioWindow(top.col_off, top.row_off, top.width, top.height))
     np.testing.assert_array_equal(canvas, want)
+
+
+class _FailsFirst(ObstoreBackend):
+    """Tile 0's request fails at once; every other takes 5 s (noted when cancelled)."""
+
+    def __init__(self, failing: int) -> None:
+        super().__init__(coalesce=0)  # one request per tile
+        self.failing = failing
+        self.cancelled = 0
+
+    async def get_ranges_async(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[bytes]:
+        if self.failing in starts:
+            raise FetchError("injected", url=url, start=starts[0], end=ends[0], status=500)
+        try:
+            await asyncio.sleep(5.0)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return await super().get_ranges_async(url, starts, ends)
+
+
+def test_a_read_stops_at_its_first_final_error(cogs: tuple[Path, Path]) -> None:
+    """One failed request fails the read: its other requests are cancelled, not awaited."""
+    intact, _ = cogs
+    ifd = parse_tiff_header(intact.read_bytes()).full
+    backend = _FailsFirst(int(ifd.tile_offsets[0]))
+    plan, canvas = _plan(intact, Window(col_off=0, row_off=0, width=1024, height=1024))
+
+    async def run() -> float:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="injected"):
+            await execute_plan(plan, [canvas], backend, max_concurrent=8)
+        assert budget_for(asyncio.get_running_loop()).pending == 0
+        return time.monotonic() - started
+
+    assert asyncio.run(run()) < 2.0
+    assert backend.cancelled == 3  # the other three tiles' requests

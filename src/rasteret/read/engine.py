@@ -503,6 +503,13 @@ class _FetchRun:
         finally:
             self.budget.release(nbytes)
 
+    async def stop(self, tasks: Sequence[asyncio.Future[Any]]) -> None:
+        """Cancel this pass's unfinished work and its tails, and let them unwind."""
+        for task in tasks:
+            task.cancel()
+        self.drop_tails()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def drop_tails(self) -> None:
         """Cancel the rests this pass fetches: it ends without them (failed, cancelled).
 
@@ -548,14 +555,20 @@ class _FetchRun:
     async def run(self, jobs: Iterable[TileJob]) -> list[TileJob]:
         """Fetch, decode and paste ``jobs``; return the tiles to fetch again whole."""
         self.register(jobs)
-        tasks: list[Coroutine[Any, Any, Any]] = [*self.batches()]
-        tasks.extend(self.join(job, done) for job, done in self.joined)
+        coros: list[Coroutine[Any, Any, Any]] = [*self.batches()]
+        coros.extend(self.join(job, done) for job, done in self.joined)
+        tasks = [asyncio.ensure_future(c) for c in coros]
         try:
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-            if any(isinstance(r, BaseException) for r in results):
-                self.drop_tails()
-        except BaseException:
-            self.drop_tails()
+            if tasks:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+            if failed:  # the read fails: what is still in flight is not needed
+                await self.stop(tasks)
+                error = failed[0].exception()
+                assert error is not None
+                raise error
+        except asyncio.CancelledError:
+            await self.stop(tasks)
             raise
         finally:
             for job in self.own:  # whatever was not decoded: waiting reads fetch it themselves
@@ -563,9 +576,7 @@ class _FetchRun:
                 if left is not None:
                     self.finish(job, left, None)
         refetch: list[TileJob] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        for result in (t.result() for t in tasks):
             if isinstance(result, TileJob):  # a joined tile its owner did not share
                 refetch.append(result)
             elif isinstance(result, list):  # tiles whose prefix fetch was too short
