@@ -243,10 +243,26 @@ def test_point_attributes_and_crs() -> None:
         "garbage",
         pa.table({"x": ["a"], "y": ["b"]}),
         (np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0])),  # (xs, ys) is ambiguous
+        [(-122.3, 37.7), (37.7, -122.3)],  # a latitude of -122.3 in EPSG:4326: swapped
     ],
-    ids=["polygon", "empty", "nan", "nx3", "empty-list", "garbage", "text-columns", "xs-ys"],
+    ids=[
+        "polygon",
+        "empty",
+        "nan",
+        "nx3",
+        "empty-list",
+        "garbage",
+        "text-columns",
+        "xs-ys",
+        "latitude",
+    ],
 )
 def test_bad_point_forms_name_the_parameter(value: object) -> None:
     with pytest.raises(InvalidInputError) as info:
         normalize_points(value)
     assert info.value.parameter == "points"
+
+
+def test_projected_points_may_exceed_ninety() -> None:
+    pts = normalize_points([(552_000.0, 4_175_000.0)], crs="EPSG:32610")
+    assert pts.ys.tolist() == [4_175_000.0]

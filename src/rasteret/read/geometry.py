@@ -202,7 +202,15 @@ def normalize_points(points: object, *, crs: object = None) -> PointSet:
         raise InvalidInputError("points", _describe(points), "no point given")
     if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
         raise InvalidInputError("points", _describe(points), "coordinates must be finite")
-    return PointSet(xs=xs, ys=ys, crs=_resolve_crs(crs, found_crs), attributes=attributes)
+    resolved = _resolve_crs(crs, found_crs)
+    if resolved.is_geographic and np.abs(ys).max() > 90.0:  # x, y are lon, lat here
+        raise InvalidInputError(
+            "points",
+            _describe(points),
+            f"latitude {ys[np.abs(ys).argmax()]:g} is outside [-90, 90] in {resolved.name}; "
+            "points are (x, y) = (longitude, latitude): swapped, or another CRS (crs=)?",
+        )
+    return PointSet(xs=xs, ys=ys, crs=resolved, attributes=attributes)
 
 
 def _as_xy_array(points: object) -> NDArray[np.float64] | None:
