@@ -87,14 +87,11 @@ def _run_in_process(coro: Coroutine[Any, Any, T], owner_pid: int) -> T:
     pid = os.getpid()
     if pid == owner_pid:
         return run_sync(coro)
-    if sync.native_runtime_inherited():
+    try:
+        sync.check_native_runtime()  # before a loop is made for a worker that cannot read
+    except UnsupportedReadError:
         coro.close()
-        raise UnsupportedReadError(
-            "this DataLoader worker was forked after the parent process had read with "
-            "obstore, whose native runtime does not survive fork(); pass "
-            "multiprocessing_context='forkserver' (or 'spawn') to the DataLoader, or "
-            "build the loader before reading in the parent"
-        )
+        raise
     with _loops_lock:
         loop = _loops.get(pid)
         if loop is None:

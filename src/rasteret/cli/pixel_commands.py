@@ -250,19 +250,18 @@ def run_sample(args: argparse.Namespace) -> None:
     collection = _nonempty(_filtered(args), args)
     table = collection.sample_points(points, list(args.bands), crs=args.crs)
     index = table.column("point_index")
+    rows = index.to_numpy()
     if isinstance(points, pa.Table):  # the coordinate columns the read took as the points
         for name in points.column_names:
             if name not in table.column_names:
                 table = table.append_column(name, points.column(name).take(index))
     else:
-        rows = index.to_numpy()
         for name, values in (("x", pts.xs), ("y", pts.ys)):
             if name not in table.column_names:
                 table = table.append_column(name, pa.array(values[rows]))
     geometry = None
     if args.out.suffix.lower() == ".geoparquet":
         geopandas = require("geopandas", extra="geopandas", feature="GeoParquet output")
-        rows = index.to_numpy()
         geometry = geopandas.GeoSeries(
             shapely.points(pts.xs[rows], pts.ys[rows]), crs=pts.crs.to_wkt()
         )

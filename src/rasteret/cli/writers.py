@@ -47,6 +47,10 @@ _NEEDS: Final = {
 """Optional packages (all in ``rasteret[io]``) each raster format needs."""
 
 
+_FOLDER_FORMATS: Final = frozenset({".zarr"})
+"""Outputs that are folders, not files."""
+
+
 def check_output(
     path: Path, *, overwrite: bool, parameter: str = "--out", suffixes: dict[str, str] | None = None
 ) -> None:
@@ -73,15 +77,6 @@ def check_output(
         raise InvalidInputError(
             parameter, str(path), f"is {kind}; --overwrite replaces only an output of its kind"
         )
-
-
-_FOLDER_FORMATS: Final = frozenset({".zarr"})
-"""Outputs that are folders, not files."""
-
-
-def check_raster_path(path: Path, *, overwrite: bool) -> None:
-    """:func:`check_output` for a raster ``--out``."""
-    check_output(path, overwrite=overwrite)
 
 
 @contextlib.contextmanager
@@ -112,7 +107,7 @@ def replaced_on_success(path: Path) -> Iterator[Path]:
 def write_raster(result: ArrayResult, path: Path) -> str:
     """Write ``result`` in the format of ``path``'s extension; returns the format name.
 
-    The caller has checked ``path`` (:func:`check_raster_path`); the file appears only
+    The caller has checked ``path`` (:func:`check_output`); the file appears only
     once it is complete.
     """
     suffix = _suffix(path, RASTER_SUFFIXES, "--out")

@@ -276,14 +276,25 @@ async def on_bridge(coro: Coroutine[Any, Any, T]) -> T:
 def mark_native_io() -> None:
     """Record that native (Rust) async I/O runs now, so exit waits for its threads.
 
-    Called before every obstore request. In a process forked after its parent had made
-    one, it raises instead: obstore keeps one global Tokio runtime whose threads do not
-    survive ``fork()``, and any request in the child would wait forever.
+    Called before every obstore request; see :func:`check_native_runtime`.
 
     Raises:
         UnsupportedReadError: This process was forked after its parent's native I/O.
     """
     global _native_io_used  # noqa: PLW0603 - one process-wide fact, written once
+    check_native_runtime()
+    _native_io_used = True
+
+
+def check_native_runtime() -> None:
+    """Refuse native I/O in a process forked after its parent had made some.
+
+    obstore keeps one global Tokio runtime whose threads do not survive ``fork()``: any
+    request in such a child would wait forever, so it fails at once instead.
+
+    Raises:
+        UnsupportedReadError: This process was forked after its parent's native I/O.
+    """
     if _inherited_native_runtime:
         raise UnsupportedReadError(
             "this process was forked after its parent had read with obstore, whose "
@@ -291,12 +302,6 @@ def mark_native_io() -> None:
             "'forkserver' method (multiprocessing.get_context, or a DataLoader's "
             "multiprocessing_context), or fork before the parent's first read"
         )
-    _native_io_used = True
-
-
-def native_runtime_inherited() -> bool:
-    """Whether this process was forked after its parent's native (obstore) I/O."""
-    return _inherited_native_runtime
 
 
 def _after_fork_in_child() -> None:

@@ -98,30 +98,29 @@ def normalize_geometries(geometries: object, *, crs: object = None) -> AoiSet:
             non-polygonal geometries, NaN coordinates or a reversed bbox; ``"crs"`` for
             an unreadable CRS.
     """
-    geoms, found_crs, attributes = _parse(geometries, "geometries")
-    if not geoms:
-        raise InvalidInputError("geometries", _describe(geometries), "no geometry given")
-    for geom in geoms:
-        _check_geometry(geom, geometries, polygonal=True)
-    return AoiSet(
-        geometries=tuple(geoms),
-        crs=_resolve_crs(crs, found_crs),
-        attributes=attributes,
-    )
+    return _shapes(geometries, crs, polygonal=True)
 
 
 def normalize_shapes(geometries: object, *, crs: object = None) -> AoiSet:
     """Like :func:`normalize_geometries`, but any geometry type (points, lines too).
 
     For filters that ask "which footprints does this touch", where a point is as good a
-    question as a polygon. No attributes are kept.
+    question as a polygon.
     """
-    geoms, found_crs, _ = _parse(geometries, "geometries")
+    return _shapes(geometries, crs, polygonal=False)
+
+
+def _shapes(geometries: object, crs: object, *, polygonal: bool) -> AoiSet:
+    geoms, found_crs, attributes = _parse(geometries, "geometries")
     if not geoms:
         raise InvalidInputError("geometries", _describe(geometries), "no geometry given")
     for geom in geoms:
-        _check_geometry(geom, geometries, polygonal=False)
-    return AoiSet(geometries=tuple(geoms), crs=_resolve_crs(crs, found_crs), attributes=None)
+        _check_geometry(geom, geometries, polygonal=polygonal)
+    return AoiSet(
+        geometries=tuple(geoms),
+        crs=_resolve_crs(crs, found_crs),
+        attributes=attributes,
+    )
 
 
 def _check_geometry(geom: shapely.Geometry, original: object, *, polygonal: bool) -> None:
